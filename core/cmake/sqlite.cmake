@@ -1,0 +1,88 @@
+# sqlite.cmake -- obtains the SQLite amalgamation reproducibly.
+#
+# SQLite has no Debian or npm package of its own that carries the amalgamation; the npm
+# tarball of better-sqlite3 does (deps/sqlite3/). We pin that tarball's version, verify
+# its checksum and the checksums of the two files we take, and cache them outside the
+# build trees so the native and the WebAssembly builds share one copy. The files are
+# never edited: every option is a compile-time define (see BGS_SQLITE_DEFINES).
+#
+# Sets BGS_SQLITE_DIR (holds sqlite3.c and sqlite3.h).
+
+set(BGS_SQLITE_PACKAGE "better-sqlite3@13.2.0")
+set(BGS_SQLITE_VERSION "3.54.1")
+set(BGS_SQLITE_TGZ_SHA256 "40487589df3496f2ee0079d22b73c63fccebe7db0e8ee9a2c42421861e321e0b")
+set(BGS_SQLITE_C_SHA256 "75a4760a7b9727a4c4c877aec92eacf39e52a8f2921ce00bd33be6d3a8e8e254")
+set(BGS_SQLITE_H_SHA256 "d6c84557261893439b341d2e6c35187ae3ea24fbfd843ad94616f72d89242b8c")
+
+set(BGS_CACHE_DIR "${CMAKE_CURRENT_LIST_DIR}/../../.cache" CACHE PATH "Downloads shared by builds")
+get_filename_component(BGS_CACHE_DIR "${BGS_CACHE_DIR}" ABSOLUTE)
+set(BGS_SQLITE_DIR "${BGS_CACHE_DIR}/sqlite-${BGS_SQLITE_VERSION}")
+
+function(bgs_sqlite_verified out)
+  set(ok FALSE)
+  if(EXISTS "${BGS_SQLITE_DIR}/sqlite3.c" AND EXISTS "${BGS_SQLITE_DIR}/sqlite3.h")
+    file(SHA256 "${BGS_SQLITE_DIR}/sqlite3.c" c_sum)
+    file(SHA256 "${BGS_SQLITE_DIR}/sqlite3.h" h_sum)
+    if(c_sum STREQUAL BGS_SQLITE_C_SHA256 AND h_sum STREQUAL BGS_SQLITE_H_SHA256)
+      set(ok TRUE)
+    endif()
+  endif()
+  set(${out} ${ok} PARENT_SCOPE)
+endfunction()
+
+bgs_sqlite_verified(BGS_SQLITE_OK)
+if(NOT BGS_SQLITE_OK)
+  message(STATUS "Fetching SQLite ${BGS_SQLITE_VERSION} from the npm tarball ${BGS_SQLITE_PACKAGE}")
+  find_program(BGS_NPM npm REQUIRED)
+  set(work "${BGS_CACHE_DIR}/sqlite-fetch")
+  file(REMOVE_RECURSE "${work}")
+  file(MAKE_DIRECTORY "${work}")
+  execute_process(
+    COMMAND "${BGS_NPM}" pack "${BGS_SQLITE_PACKAGE}" --silent --pack-destination "${work}"
+    WORKING_DIRECTORY "${work}"
+    OUTPUT_VARIABLE tgz_name OUTPUT_STRIP_TRAILING_WHITESPACE
+    RESULT_VARIABLE npm_rc)
+  if(NOT npm_rc EQUAL 0)
+    message(FATAL_ERROR "npm pack ${BGS_SQLITE_PACKAGE} failed (${npm_rc})")
+  endif()
+  file(GLOB tgz "${work}/*.tgz")
+  file(SHA256 "${tgz}" tgz_sum)
+  if(NOT tgz_sum STREQUAL BGS_SQLITE_TGZ_SHA256)
+    message(FATAL_ERROR "checksum mismatch for ${tgz}: ${tgz_sum}")
+  endif()
+  file(ARCHIVE_EXTRACT INPUT "${tgz}" DESTINATION "${work}"
+       PATTERNS package/deps/sqlite3/sqlite3.c package/deps/sqlite3/sqlite3.h)
+  file(MAKE_DIRECTORY "${BGS_SQLITE_DIR}")
+  file(COPY "${work}/package/deps/sqlite3/sqlite3.c" "${work}/package/deps/sqlite3/sqlite3.h"
+       DESTINATION "${BGS_SQLITE_DIR}")
+  file(REMOVE_RECURSE "${work}")
+  bgs_sqlite_verified(BGS_SQLITE_OK)
+  if(NOT BGS_SQLITE_OK)
+    file(REMOVE_RECURSE "${BGS_SQLITE_DIR}")
+    message(FATAL_ERROR "checksum mismatch for the SQLite amalgamation from ${BGS_SQLITE_PACKAGE}")
+  endif()
+endif()
+
+# The same options natively and in WebAssembly, so native tests exercise the shipped
+# configuration. OS_OTHER: SQLite touches no file or clock except through vfs_mirror.c.
+set(BGS_SQLITE_DEFINES
+  SQLITE_OS_OTHER=1
+  SQLITE_THREADSAFE=0
+  SQLITE_TEMP_STORE=3
+  SQLITE_DEFAULT_PAGE_SIZE=4096
+  SQLITE_DEFAULT_MEMSTATUS=0
+  SQLITE_DQS=0
+  SQLITE_LIKE_DOESNT_MATCH_BLOBS
+  SQLITE_MAX_EXPR_DEPTH=0
+  SQLITE_OMIT_DEPRECATED
+  SQLITE_OMIT_LOAD_EXTENSION
+  SQLITE_OMIT_SHARED_CACHE
+  SQLITE_OMIT_WAL
+  SQLITE_OMIT_PROGRESS_CALLBACK
+  SQLITE_OMIT_AUTHORIZATION
+  SQLITE_OMIT_COMPLETE
+  SQLITE_OMIT_GET_TABLE
+  SQLITE_OMIT_TCL_VARIABLE
+  SQLITE_OMIT_UTF16
+  SQLITE_UNTESTABLE
+  SQLITE_USE_ALLOCA)

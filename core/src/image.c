@@ -1,0 +1,236 @@
+/*
+ * image.c -- a database file held in memory as BGS_CHUNK_SIZE chunks, with the set
+ * of chunks changed since the host last took them.
+ *
+ * Invariants:
+ *  - apChunk[i] is NULL for a chunk never written (it reads as zeros) and otherwise
+ *    owns BGS_CHUNK_SIZE bytes; bytes past nSize in the last chunk are zero.
+ *  - aDirty lists each changed chunk index once (abDirty[i] marks membership), so
+ *    taking the changes costs the number of changes, not the size of the file.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct bgs_image {
+  unsigned char **apChunk; /* nAlloc slots; NULL = all zeros */
+  uint32_t nAlloc;         /* slots allocated in apChunk and abDirty */
+  int64_t nSize;           /* file size in bytes */
+  unsigned char *abDirty;  /* abDirty[i] != 0 when i is in aDirty */
+  uint32_t *aDirty;        /* changed chunk indexes, in order of first change */
+  uint32_t nDirty;         /* entries used in aDirty */
+  int bSizeChanged;        /* nSize changed since the last take */
+};
+
+int bgs_image_new(bgs_image **ppImg) {
+  bgs_image *p;
+  if (ppImg == NULL) return BGS_MISUSE;
+  p = calloc(1, sizeof(*p));
+  *ppImg = p;
+  return p ? BGS_OK : BGS_NOMEM;
+}
+
+void bgs_image_free(bgs_image *pImg) {
+  uint32_t i;
+  if (pImg == NULL) return;
+  for (i = 0; i < pImg->nAlloc; i++) free(pImg->apChunk[i]);
+  free(pImg->apChunk);
+  free(pImg->abDirty);
+  free(pImg->aDirty);
+  free(pImg);
+}
+
+/* Makes room for chunk index iChunk (amortized doubling). */
+static int image_reserve(bgs_image *p, uint32_t iChunk) {
+  uint32_t nNew;
+  unsigned char **apNew;
+  unsigned char *abNew;
+  uint32_t *aNew;
+  if (iChunk < p->nAlloc) return BGS_OK;
+  nNew = p->nAlloc ? p->nAlloc : 16;
+  while (nNew <= iChunk) nNew *= 2;
+  apNew = realloc(p->apChunk, nNew * sizeof(*apNew));
+  if (apNew == NULL) return BGS_NOMEM;
+  p->apChunk = apNew;
+  abNew = realloc(p->abDirty, nNew);
+  if (abNew == NULL) return BGS_NOMEM;
+  p->abDirty = abNew;
+  aNew = realloc(p->aDirty, nNew * sizeof(*aNew));
+  if (aNew == NULL) return BGS_NOMEM;
+  p->aDirty = aNew;
+  memset(p->apChunk + p->nAlloc, 0, (nNew - p->nAlloc) * sizeof(*apNew));
+  memset(p->abDirty + p->nAlloc, 0, nNew - p->nAlloc);
+  p->nAlloc = nNew;
+  return BGS_OK;
+}
+
+static unsigned char *image_chunk(bgs_image *p, uint32_t iChunk) {
+  if (image_reserve(p, iChunk) != BGS_OK) return NULL;
+  if (p->apChunk[iChunk] == NULL) p->apChunk[iChunk] = calloc(1, BGS_CHUNK_SIZE);
+  return p->apChunk[iChunk];
+}
+
+static void image_mark(bgs_image *p, uint32_t iChunk) {
+  if (!p->abDirty[iChunk]) {
+    p->abDirty[iChunk] = 1;
+    p->aDirty[p->nDirty++] = iChunk;
+  }
+}
+
+int bgs_image_load(bgs_image *pImg, uint32_t iChunk, const void *pData, size_t nData,
+                   uint32_t uCrc) {
+  unsigned char *pChunk;
+  if (pImg == NULL || (pData == NULL && nData > 0)) return BGS_MISUSE;
+  if (nData > BGS_CHUNK_SIZE) return BGS_CORRUPT;
+  if (bgs_crc32(pData, nData) != uCrc) return BGS_CORRUPT;
+  pChunk = image_chunk(pImg, iChunk);
+  if (pChunk == NULL) return BGS_NOMEM;
+  memcpy(pChunk, pData, nData);
+  memset(pChunk + nData, 0, BGS_CHUNK_SIZE - nData);
+  return BGS_OK;
+}
+
+int bgs_image_set_size(bgs_image *pImg, int64_t nSize) {
+  if (pImg == NULL || nSize < 0) return BGS_MISUSE;
+  pImg->nSize = nSize;
+  return BGS_OK;
+}
+
+int64_t bgs__image_size(const bgs_image *p) { return p->nSize; }
+
+void bgs__image_read(const bgs_image *p, int64_t iOff, void *pBuf, size_t n) {
+  unsigned char *pOut = pBuf;
+  while (n > 0) {
+    uint32_t iChunk = (uint32_t)(iOff / BGS_CHUNK_SIZE);
+    size_t iIn = (size_t)(iOff % BGS_CHUNK_SIZE);
+    size_t nPart = BGS_CHUNK_SIZE - iIn;
+    if (nPart > n) nPart = n;
+    if (iChunk < p->nAlloc && p->apChunk[iChunk] != NULL) {
+      memcpy(pOut, p->apChunk[iChunk] + iIn, nPart);
+    } else {
+      memset(pOut, 0, nPart);
+    }
+    pOut += nPart;
+    iOff += (int64_t)nPart;
+    n -= nPart;
+  }
+}
+
+int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n) {
+  const unsigned char *pIn = pBuf;
+  int64_t iEnd = iOff + (int64_t)n;
+  while (n > 0) {
+    uint32_t iChunk = (uint32_t)(iOff / BGS_CHUNK_SIZE);
+    size_t iIn = (size_t)(iOff % BGS_CHUNK_SIZE);
+    size_t nPart = BGS_CHUNK_SIZE - iIn;
+    unsigned char *pChunk;
+    if (nPart > n) nPart = n;
+    pChunk = image_chunk(p, iChunk);
+    if (pChunk == NULL) return BGS_NOMEM;
+    memcpy(pChunk + iIn, pIn, nPart);
+    image_mark(p, iChunk);
+    pIn += nPart;
+    iOff += (int64_t)nPart;
+    n -= nPart;
+  }
+  if (iEnd > p->nSize) {
+    p->nSize = iEnd;
+    p->bSizeChanged = 1;
+  }
+  return BGS_OK;
+}
+
+void bgs__image_truncate(bgs_image *p, int64_t nSize) {
+  uint32_t nKeep = (uint32_t)((nSize + BGS_CHUNK_SIZE - 1) / BGS_CHUNK_SIZE);
+  uint32_t i;
+  if (nSize >= p->nSize) return;
+  for (i = nKeep; i < p->nAlloc; i++) {
+    free(p->apChunk[i]);
+    p->apChunk[i] = NULL;
+  }
+  /* The tail of the new last chunk must read as zeros, as the host stores it. */
+  if (nSize % BGS_CHUNK_SIZE != 0 && nKeep > 0 && nKeep - 1 < p->nAlloc &&
+      p->apChunk[nKeep - 1] != NULL) {
+    size_t iCut = (size_t)(nSize % BGS_CHUNK_SIZE);
+    memset(p->apChunk[nKeep - 1] + iCut, 0, BGS_CHUNK_SIZE - iCut);
+    image_mark(p, nKeep - 1);
+  }
+  p->nSize = nSize;
+  p->bSizeChanged = 1;
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+  p[2] = (unsigned char)(v >> 16);
+  p[3] = (unsigned char)(v >> 24);
+}
+
+int bgs__image_take(bgs_image *p, unsigned char **ppBuf, size_t *pnBuf) {
+  uint32_t nLive = (uint32_t)((p->nSize + BGS_CHUNK_SIZE - 1) / BGS_CHUNK_SIZE);
+  uint32_t i, n = 0;
+  size_t nBuf;
+  unsigned char *pBuf, *pIdx, *pData;
+  double rSize = (double)p->nSize;
+
+  for (i = 0; i < p->nDirty; i++) {
+    if (p->aDirty[i] < nLive) n++;
+  }
+  nBuf = 16 + (size_t)n * (8 + BGS_CHUNK_SIZE);
+  pBuf = malloc(nBuf);
+  if (pBuf == NULL) return BGS_NOMEM;
+  put_u32(pBuf, BGS_CHUNK_SIZE);
+  put_u32(pBuf + 4, n);
+  memcpy(pBuf + 8, &rSize, 8); /* wasm32 and x86-64 are little-endian */
+  pIdx = pBuf + 16;
+  pData = pIdx + (size_t)n * 8;
+  for (i = 0; i < p->nDirty; i++) {
+    uint32_t iChunk = p->aDirty[i];
+    p->abDirty[iChunk] = 0;
+    if (iChunk >= nLive) continue;
+    if (p->apChunk[iChunk] != NULL) {
+      memcpy(pData, p->apChunk[iChunk], BGS_CHUNK_SIZE);
+    } else {
+      memset(pData, 0, BGS_CHUNK_SIZE);
+    }
+    put_u32(pIdx, iChunk);
+    put_u32(pIdx + 4, bgs_crc32(pData, BGS_CHUNK_SIZE));
+    pIdx += 8;
+    pData += BGS_CHUNK_SIZE;
+  }
+  p->nDirty = 0;
+  p->bSizeChanged = 0;
+  *ppBuf = pBuf;
+  *pnBuf = nBuf;
+  return BGS_OK;
+}
+
+int bgs__image_has_changes(const bgs_image *p) { return p->nDirty > 0 || p->bSizeChanged; }
+
+/* Forgets pending changes: used right after open, when the loaded pages are durable. */
+void bgs__image_forget_changes(bgs_image *p) {
+  uint32_t i;
+  for (i = 0; i < p->nDirty; i++) p->abDirty[p->aDirty[i]] = 0;
+  p->nDirty = 0;
+  p->bSizeChanged = 0;
+}
+
+uint32_t bgs_crc32(const void *pData, size_t nData) {
+  static uint32_t aTable[256];
+  static int bReady = 0;
+  const unsigned char *p = pData;
+  uint32_t c = 0xFFFFFFFFu;
+  size_t i;
+  if (!bReady) {
+    uint32_t k, j;
+    for (k = 0; k < 256; k++) {
+      uint32_t v = k;
+      for (j = 0; j < 8; j++) v = (v & 1) ? 0xEDB88320u ^ (v >> 1) : v >> 1;
+      aTable[k] = v;
+    }
+    bReady = 1;
+  }
+  for (i = 0; i < nData; i++) c = aTable[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}

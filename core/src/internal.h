@@ -1,0 +1,127 @@
+/*
+ * internal.h -- what the core files share and nothing outside core/ may use.
+ * Shared functions are named bgs__name; file-local helpers are static.
+ */
+#ifndef BGS_INTERNAL_H
+#define BGS_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "bgsync.h"
+#include "sqlite3.h"
+
+/* Item states, as stored in items.state. Names in state.c: must match. */
+enum {
+  BGS__ST_PENDING = 0,  /* ready to claim (if it is its entity's head) */
+  BGS__ST_WAITING = 1,  /* backing off until due_at */
+  BGS__ST_INFLIGHT = 2, /* leased until lease_until */
+  BGS__ST_DONE = 3,     /* delivered (2xx) */
+  BGS__ST_CONFLICT = 4, /* 409/412, waits for resolution */
+  BGS__ST_DEAD = 5,     /* dead letter, with a reason */
+  BGS__ST_AUTH = 6,     /* 401, waits for fresh credentials */
+  BGS__ST_COUNT = 7
+};
+/* SQL list of the states that keep an entity blocked (unfinished). Must match above. */
+#define BGS__UNFINISHED_SQL "(0,1,2,4,6)"
+
+const char *bgs__state_name(int eState);
+int bgs__state_from_name(const char *zName); /* -1 when unknown */
+
+/* Priorities, stored as integers so that ascending order is the claim order. */
+enum { BGS__PRI_CRITICAL = 0, BGS__PRI_HIGH = 1, BGS__PRI_NORMAL = 2, BGS__PRI_LOW = 3 };
+const char *bgs__priority_name(int ePri);
+int bgs__priority_from_name(const char *zName); /* -1 when unknown */
+
+#define BGS__STMT_CACHE 128 /* prepared statements kept, keyed by their SQL literal */
+
+struct bgs_engine {
+  sqlite3 *db;
+  bgs_image *pImg;  /* owned; registered with the VFS under zName */
+  char zName[40];   /* the VFS name of the image */
+  bgs_config cfg;   /* with defaults applied (zInstallId not kept) */
+  char *zInstallId; /* prefix of idempotency keys, from meta */
+  char *zErr;       /* detail of the last failure, or NULL */
+  /* Statement cache: azSqlKey[i] is the address of the literal that apStmt[i] was
+     prepared from. Call sites pass string literals, whose addresses are stable. */
+  const char *azSqlKey[BGS__STMT_CACHE];
+  sqlite3_stmt *apStmt[BGS__STMT_CACHE];
+};
+
+/* ---- engine.c: errors, statements, transactions ---- */
+
+/* Records a formatted detail for rc and returns rc. */
+int bgs__err(bgs_engine *pEng, int rc, const char *zFmt, ...);
+/* Records SQLite's message and returns the matching BGS code. */
+int bgs__sqlerr(bgs_engine *pEng);
+/* Clears the detail at the start of a public call and tells the VFS the time
+   (now < 0: a call that has no time keeps the last one). */
+void bgs__enter(bgs_engine *pEng, bgs_time now);
+/* A cached, reset statement for the literal zSql (NULL on failure, error recorded). */
+sqlite3_stmt *bgs__stmt(bgs_engine *pEng, const char *zSql);
+/* Runs a statement with no results (no cache). */
+int bgs__exec(bgs_engine *pEng, const char *zSql);
+int bgs__begin(bgs_engine *pEng);
+int bgs__commit(bgs_engine *pEng);
+/* Rolls back and passes rc through, keeping the recorded detail. */
+int bgs__rollback(bgs_engine *pEng, int rc);
+/* malloc'd copy of a string (NULL for NULL). */
+char *bgs__strdup(const char *z);
+/* Moves a SQLite-built string into *pzOut as malloc'd memory. */
+int bgs__out_text(bgs_engine *pEng, const unsigned char *z, char **pzOut);
+
+/* ---- json.c: reading JSON arguments ---- */
+
+/* BGS_OK when zJson is a JSON object; BGS_INVALID_JSON (recorded) otherwise. */
+int bgs__json_object_check(bgs_engine *pEng, const char *zJson, const char *zWhat);
+
+/* ---- schema.c ---- */
+int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId);
+
+/* ---- image.c: used by the VFS and the engine ---- */
+int64_t bgs__image_size(const bgs_image *p);
+void bgs__image_read(const bgs_image *p, int64_t iOff, void *pBuf, size_t n);
+int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n);
+void bgs__image_truncate(bgs_image *p, int64_t nSize);
+int bgs__image_take(bgs_image *p, unsigned char **ppBuf, size_t *pnBuf);
+
+/* ---- vfs_mirror.c ---- */
+int bgs__vfs_register(const char *zName, bgs_image *pImg);
+void bgs__vfs_unregister(const char *zName);
+void bgs__vfs_set_now(bgs_time now);
+
+/* ---- backoff.c: pure delay maths ---- */
+enum { BGS__BACKOFF_EXPONENTIAL = 0, BGS__BACKOFF_LINEAR = 1 };
+enum { BGS__JITTER_NONE = 0, BGS__JITTER_FULL = 1, BGS__JITTER_EQUAL = 2 };
+typedef struct bgs__backoff {
+  int eKind;         /* BGS__BACKOFF_* */
+  int64_t nInitialMs; /* delay after the first failed attempt */
+  double rFactor;    /* exponential growth per attempt */
+  int64_t nMaxMs;    /* cap on any delay */
+  int eJitter;       /* BGS__JITTER_* */
+} bgs__backoff;
+/* The delay before attempt nAttempt+1 after nAttempt failed ones (nAttempt >= 1).
+   Deterministic in (uSeed, iItem, nAttempt). */
+int64_t bgs__backoff_delay(const bgs__backoff *p, int nAttempt, uint64_t uSeed, int64_t iItem);
+
+/* ---- queue_config.c ---- */
+typedef struct bgs__queue {
+  bgs__backoff backoff;
+  int64_t nMaxAttempts; /* 0 = unbounded */
+  int64_t nMaxAgeMs;    /* 0 = unbounded */
+  int64_t nMaxItems;    /* unfinished items; 0 = unbounded */
+  int64_t nMaxBytes;    /* unfinished body bytes; 0 = unbounded */
+  int64_t nMaxBodyBytes;
+} bgs__queue;
+/* Loads queue zName; BGS_UNKNOWN_QUEUE (recorded) when it is not configured. */
+int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ);
+
+/* ---- retry_after.c: header parsing ---- */
+/* The moment a Retry-After value names (delta-seconds or an IMF-fixdate HTTP date),
+   or -1 when the value is not valid. */
+bgs_time bgs__retry_after_parse(const char *zValue, bgs_time now);
+
+/* ---- entity.c ---- */
+/* After an item of zEntity finished (done, dead, removed): the next one becomes head. */
+int bgs__entity_advance(bgs_engine *pEng, const char *zEntity);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * outcome.c -- what an attempt's result means for its item.
+ *
+ *   2xx                                 -> done
+ *   0 (network error, timeout), 408, 425, 429, 5xx -> waiting (backoff, Retry-After)
+ *   409, 412                            -> conflict (resolved elsewhere)
+ *   401                                 -> auth (waits for fresh credentials)
+ *   other 4xx, 1xx, 3xx                 -> dead letter
+ *
+ * The attempt number is the lease's token: an outcome for another attempt than the one
+ * in flight is stale and changes nothing -- except a 2xx, because then the request was
+ * delivered whatever happened to the lease since, and sending it again would be waste.
+ * Every accepted outcome is logged in attempts (bounded, oldest dropped first).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct Outcome {
+  int64_t id;
+  int64_t nAttempt;
+  int iStatus;
+  char *zRetryAfter; /* the retry-after header, or NULL */
+} Outcome;
+
+typedef struct Item {
+  int eState;
+  int64_t nAttempts;
+  int64_t createdAt;
+  char *zQueue;
+  char *zEntity;
+} Item;
+
+static int outcome_read(bgs_engine *pEng, const char *zJson, Outcome *o) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "SELECT json_type(?1,'$.id'), json_extract(?1,'$.id'),"
+                                  " json_type(?1,'$.attempt'), json_extract(?1,'$.attempt'),"
+                                  " json_type(?1,'$.status'), json_extract(?1,'$.status'),"
+                                  " json_type(?1,'$.headers'),"
+                                  " (SELECT value FROM json_each(?1,'$.headers')"
+                                  "   WHERE lower(key) = 'retry-after' AND type = 'text')");
+  const char *zType;
+  int rc = BGS_OK;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  zType = (const char *)sqlite3_column_text(pStmt, 0);
+  if (zType == NULL || strcmp(zType, "integer") != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "id must be an integer");
+  }
+  zType = (const char *)sqlite3_column_text(pStmt, 2);
+  if (rc == BGS_OK && (zType == NULL || strcmp(zType, "integer") != 0)) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "attempt must be an integer");
+  }
+  zType = (const char *)sqlite3_column_text(pStmt, 4);
+  if (rc == BGS_OK && (zType == NULL || strcmp(zType, "integer") != 0 ||
+                       sqlite3_column_int64(pStmt, 5) < 0 || sqlite3_column_int64(pStmt, 5) > 999)) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "status must be an integer from 0 to 999");
+  }
+  zType = (const char *)sqlite3_column_text(pStmt, 6);
+  if (rc == BGS_OK && zType != NULL && strcmp(zType, "object") != 0 && strcmp(zType, "null") != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "headers must be an object");
+  }
+  if (rc == BGS_OK) {
+    o->id = sqlite3_column_int64(pStmt, 1);
+    o->nAttempt = sqlite3_column_int64(pStmt, 3);
+    o->iStatus = sqlite3_column_int(pStmt, 5);
+    if (sqlite3_column_type(pStmt, 7) != SQLITE_NULL) {
+      o->zRetryAfter = bgs__strdup((const char *)sqlite3_column_text(pStmt, 7));
+    }
+  }
+  sqlite3_reset(pStmt);
+  return rc;
+}
+
+static int item_read(bgs_engine *pEng, int64_t id, Item *p) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "SELECT state, attempts, created_at, queue, entity"
+                                  " FROM items WHERE id = ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, id);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) {
+    sqlite3_reset(pStmt);
+    return bgs__err(pEng, BGS_NOT_FOUND, "no item %lld", (long long)id);
+  }
+  p->eState = sqlite3_column_int(pStmt, 0);
+  p->nAttempts = sqlite3_column_int64(pStmt, 1);
+  p->createdAt = sqlite3_column_int64(pStmt, 2);
+  p->zQueue = bgs__strdup((const char *)sqlite3_column_text(pStmt, 3));
+  p->zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 4));
+  sqlite3_reset(pStmt);
+  return p->zQueue ? BGS_OK : bgs__err(pEng, BGS_NOMEM, "out of memory");
+}
+
+static int is_retryable(int s) {
+  return s == 0 || s == 408 || s == 425 || s == 429 || (s >= 500 && s <= 599);
+}
+
+/* The state an outcome leads to, the delay for a retry and the reason for the record. */
+static int decide(bgs_engine *pEng, const Outcome *o, const Item *pItem, bgs_time now,
+                  int *peState, int64_t *pnDelay, const char **pzReason) {
+  bgs__queue q;
+  int rc;
+  int s = o->iStatus;
+  *pnDelay = 0;
+  *pzReason = NULL;
+  if (s >= 200 && s <= 299) {
+    *peState = BGS__ST_DONE;
+    return BGS_OK;
+  }
+  if (s == 409 || s == 412) {
+    *peState = BGS__ST_CONFLICT;
+    *pzReason = "conflict";
+    return BGS_OK;
+  }
+  if (s == 401) {
+    *peState = BGS__ST_AUTH;
+    *pzReason = "auth-required";
+    return BGS_OK;
+  }
+  if (!is_retryable(s)) {
+    *peState = BGS__ST_DEAD;
+    *pzReason = s >= 400 ? "rejected" : "unexpected-status";
+    return BGS_OK;
+  }
+  rc = bgs__queue_load(pEng, pItem->zQueue, &q);
+  if (rc != BGS_OK) return rc;
+  if (q.nMaxAttempts > 0 && pItem->nAttempts >= q.nMaxAttempts) {
+    *peState = BGS__ST_DEAD;
+    *pzReason = "max-attempts";
+    return BGS_OK;
+  }
+  *pnDelay = bgs__backoff_delay(&q.backoff, (int)pItem->nAttempts, pEng->cfg.uSeed, o->id);
+  if (o->zRetryAfter != NULL) {
+    bgs_time at = bgs__retry_after_parse(o->zRetryAfter, now);
+    /* Honoured up to the queue's longest delay: a server cannot park an item forever. */
+    if (at > now) {
+      int64_t nWant = at - now;
+      if (nWant > q.backoff.nMaxMs) nWant = q.backoff.nMaxMs;
+      if (nWant > *pnDelay) *pnDelay = nWant;
+    }
+  }
+  if (q.nMaxAgeMs > 0 && now + *pnDelay > pItem->createdAt + q.nMaxAgeMs) {
+    *peState = BGS__ST_DEAD;
+    *pzReason = "expired";
+    *pnDelay = 0;
+    return BGS_OK;
+  }
+  *peState = BGS__ST_WAITING;
+  *pzReason = "retry";
+  return BGS_OK;
+}
+
+static int apply(bgs_engine *pEng, const Outcome *o, const Item *pItem, int eState,
+                 int64_t nDelay, const char *zReason, bgs_time now, char **pzOut) {
+  sqlite3_stmt *pStmt;
+  int rc;
+  /* A delivered item's body is no longer needed; dead letters keep theirs for a retry. */
+  pStmt = bgs__stmt(pEng,
+                    "UPDATE items SET state = ?2, due_at = ?3, lease_until = NULL,"
+                    " last_status = ?4, reason = ?5, updated_at = ?6,"
+                    " body = CASE WHEN ?2 = 3 THEN NULL ELSE body END"
+                    " WHERE id = ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, o->id);
+  sqlite3_bind_int(pStmt, 2, eState);
+  sqlite3_bind_int64(pStmt, 3, now + nDelay);
+  sqlite3_bind_int(pStmt, 4, o->iStatus);
+  if (zReason) sqlite3_bind_text(pStmt, 5, zReason, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 6, now);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+
+  if (eState == BGS__ST_DONE || eState == BGS__ST_DEAD) {
+    rc = bgs__entity_advance(pEng, pItem->zEntity);
+    if (rc != BGS_OK) return rc;
+  }
+
+  pStmt = bgs__stmt(pEng,
+                    "INSERT INTO attempts(item_id, attempt, at, status, decision, delay_ms)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, o->id);
+  sqlite3_bind_int64(pStmt, 2, o->nAttempt);
+  sqlite3_bind_int64(pStmt, 3, now);
+  sqlite3_bind_int(pStmt, 4, o->iStatus);
+  sqlite3_bind_text(pStmt, 5, bgs__state_name(eState), -1, SQLITE_STATIC);
+  if (eState == BGS__ST_WAITING) sqlite3_bind_int64(pStmt, 6, nDelay);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  pStmt = bgs__stmt(pEng, "DELETE FROM attempts WHERE seq <= last_insert_rowid() - ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, pEng->cfg.nMaxAttemptLog);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+
+  pStmt = bgs__stmt(pEng,
+                    "SELECT json_object('id', ?1, 'state', ?2, 'delayMs', ?3, 'dueAt', ?4,"
+                    " 'reason', ?5)");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, o->id);
+  sqlite3_bind_text(pStmt, 2, bgs__state_name(eState), -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 3, nDelay);
+  if (eState == BGS__ST_WAITING) sqlite3_bind_int64(pStmt, 4, now + nDelay);
+  if (zReason) sqlite3_bind_text(pStmt, 5, zReason, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
+  sqlite3_reset(pStmt);
+  return rc;
+}
+
+static int outcome_run(bgs_engine *pEng, const Outcome *o, bgs_time now, char **pzOut) {
+  Item item;
+  int eState;
+  int64_t nDelay;
+  const char *zReason;
+  int rc;
+  int bSuccess = o->iStatus >= 200 && o->iStatus <= 299;
+  memset(&item, 0, sizeof(item));
+  rc = item_read(pEng, o->id, &item);
+  if (rc == BGS_OK) {
+    int bFinished = item.eState == BGS__ST_DONE || item.eState == BGS__ST_DEAD;
+    int bCurrent = item.eState == BGS__ST_INFLIGHT && item.nAttempts == o->nAttempt;
+    if (bFinished || (!bCurrent && !bSuccess)) {
+      rc = bgs__err(pEng, BGS_STALE, "item %lld: attempt %lld is not in flight (state %s, attempt %lld)",
+                    (long long)o->id, (long long)o->nAttempt, bgs__state_name(item.eState),
+                    (long long)item.nAttempts);
+    }
+  }
+  if (rc == BGS_OK) rc = decide(pEng, o, &item, now, &eState, &nDelay, &zReason);
+  if (rc == BGS_OK) rc = apply(pEng, o, &item, eState, nDelay, zReason, now, pzOut);
+  free(item.zQueue);
+  free(item.zEntity);
+  return rc;
+}
+
+int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,
+                bgs_time now, char **pzOut) {
+  Outcome o;
+  int rc;
+  (void)pBody; /* response bodies matter for conflicts and batches (later) */
+  (void)nBody;
+  if (pEng == NULL || pzOut == NULL) return BGS_MISUSE;
+  *pzOut = NULL;
+  bgs__enter(pEng, now);
+  memset(&o, 0, sizeof(o));
+  rc = bgs__json_object_check(pEng, zJson, "outcome");
+  if (rc == BGS_OK) rc = outcome_read(pEng, zJson, &o);
+  if (rc == BGS_OK) rc = bgs__begin(pEng);
+  if (rc == BGS_OK) {
+    rc = outcome_run(pEng, &o, now, pzOut);
+    rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
+    if (rc != BGS_OK) {
+      free(*pzOut);
+      *pzOut = NULL;
+    }
+  }
+  free(o.zRetryAfter);
+  return rc;
+}

@@ -1,0 +1,376 @@
+/*
+ * queue.c -- enqueue and claim: FIFO within a priority, only entity heads, leases.
+ *
+ * Invariants:
+ *  - an item is claimable iff state = pending and head = 1 (index items_ready);
+ *  - a claim first wakes items whose delay ended and items whose lease expired, both
+ *    through range scans on their own indexes, so its cost does not grow with the
+ *    number of items that are not yet due;
+ *  - an item in flight is never handed out again while its lease holds; each claim
+ *    counts an attempt, and the attempt number is the lease's token (see outcome.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BGS__MAX_URL 8192
+#define BGS__MAX_ENTITY 512
+#define BGS__MAX_HEADERS_JSON 65536
+
+static const char *const azMethod[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                                       NULL};
+
+static int method_ok(const char *z) {
+  int i;
+  for (i = 0; azMethod[i] != NULL; i++) {
+    if (strcmp(azMethod[i], z) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Absolute http(s) URL with a host and no whitespace or control characters. The glue
+   resolves relative URLs and applies the origin allow-list before this. */
+static int url_ok(const char *z) {
+  const char *zHost;
+  const unsigned char *p;
+  if (strncmp(z, "https://", 8) == 0) zHost = z + 8;
+  else if (strncmp(z, "http://", 7) == 0) zHost = z + 7;
+  else return 0;
+  if (*zHost == 0 || *zHost == '/' || *zHost == '?' || *zHost == '#') return 0;
+  for (p = (const unsigned char *)z; *p; p++) {
+    if (*p <= 0x20 || *p == 0x7F) return 0;
+  }
+  return strlen(z) <= BGS__MAX_URL;
+}
+
+typedef struct EnqueueArgs {
+  char *zQueue, *zMethod, *zUrl, *zHeaders, *zEntity;
+  int ePriority;
+} EnqueueArgs;
+
+static void args_free(EnqueueArgs *a) {
+  free(a->zQueue);
+  free(a->zMethod);
+  free(a->zUrl);
+  free(a->zHeaders);
+  free(a->zEntity);
+}
+
+/* Reads and validates the enqueue JSON into a (copies; the statement is reset after). */
+static int args_read(bgs_engine *pEng, const char *zJson, EnqueueArgs *a) {
+  static const char zSql[] =
+      "SELECT json_type(?1,'$.queue'), json_extract(?1,'$.queue'),"
+      " json_type(?1,'$.method'), upper(json_extract(?1,'$.method')),"
+      " json_type(?1,'$.url'), json_extract(?1,'$.url'),"
+      " json_type(?1,'$.priority'), json_extract(?1,'$.priority'),"
+      " json_type(?1,'$.entity'), json_extract(?1,'$.entity'),"
+      " json_type(?1,'$.headers')";
+  /* Header names are tokens (RFC 9110) stored lower-case; values are strings without
+     CR or LF. Counts of offenders come back with the normalized object. */
+  static const char zHeaderSql[] =
+      "SELECT json_group_object(lower(key), value),"
+      " sum(type <> 'text'),"
+      " sum(key = '' OR key GLOB '*[^!#$%&''*+.^_`|~0-9A-Za-z-]*'),"
+      " sum(type = 'text' AND (instr(value, char(10)) OR instr(value, char(13))))"
+      " FROM json_each(?1, '$.headers')";
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, zSql);
+  const char *zType;
+  int rc = BGS_OK;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+
+  zType = (const char *)sqlite3_column_text(pStmt, 0);
+  if (zType == NULL || strcmp(zType, "text") != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "queue must be a string");
+    goto done;
+  }
+  a->zQueue = bgs__strdup((const char *)sqlite3_column_text(pStmt, 1));
+
+  zType = (const char *)sqlite3_column_text(pStmt, 2);
+  if (zType == NULL || strcmp(zType, "text") != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_METHOD, "method must be a string");
+    goto done;
+  }
+  a->zMethod = bgs__strdup((const char *)sqlite3_column_text(pStmt, 3));
+  if (a->zMethod && !method_ok(a->zMethod)) {
+    rc = bgs__err(pEng, BGS_INVALID_METHOD, "method '%s' is not allowed", a->zMethod);
+    goto done;
+  }
+
+  zType = (const char *)sqlite3_column_text(pStmt, 4);
+  if (zType == NULL || strcmp(zType, "text") != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_URL, "url must be a string");
+    goto done;
+  }
+  a->zUrl = bgs__strdup((const char *)sqlite3_column_text(pStmt, 5));
+  if (a->zUrl && !url_ok(a->zUrl)) {
+    rc = bgs__err(pEng, BGS_INVALID_URL, "url must be an absolute http(s) URL");
+    goto done;
+  }
+
+  zType = (const char *)sqlite3_column_text(pStmt, 6);
+  a->ePriority = BGS__PRI_NORMAL;
+  if (zType != NULL && strcmp(zType, "null") != 0) {
+    a->ePriority = strcmp(zType, "text") == 0
+                       ? bgs__priority_from_name((const char *)sqlite3_column_text(pStmt, 7))
+                       : -1;
+    if (a->ePriority < 0) {
+      rc = bgs__err(pEng, BGS_INVALID_PRIORITY, "priority must be critical, high, normal or low");
+      goto done;
+    }
+  }
+
+  zType = (const char *)sqlite3_column_text(pStmt, 8);
+  if (zType != NULL && strcmp(zType, "null") != 0) {
+    if (strcmp(zType, "text") != 0 || sqlite3_column_bytes(pStmt, 9) < 1 ||
+        sqlite3_column_bytes(pStmt, 9) > BGS__MAX_ENTITY) {
+      rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "entity must be a string of 1 to %d bytes",
+                    BGS__MAX_ENTITY);
+      goto done;
+    }
+    a->zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 9));
+  }
+
+  zType = (const char *)sqlite3_column_text(pStmt, 10);
+  if (zType != NULL && strcmp(zType, "null") != 0 && strcmp(zType, "object") != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "headers must be an object of strings");
+    goto done;
+  }
+  sqlite3_reset(pStmt);
+
+  pStmt = bgs__stmt(pEng, zHeaderSql);
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  if (sqlite3_column_int(pStmt, 1) > 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "header values must be strings");
+  } else if (sqlite3_column_int(pStmt, 2) > 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "a header name is not a valid token");
+  } else if (sqlite3_column_int(pStmt, 3) > 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "a header value contains CR or LF");
+  } else if (sqlite3_column_bytes(pStmt, 0) > BGS__MAX_HEADERS_JSON) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "headers are larger than %d bytes",
+                  BGS__MAX_HEADERS_JSON);
+  } else {
+    a->zHeaders = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
+  }
+done:
+  sqlite3_reset(pStmt);
+  if (rc == BGS_OK && (a->zQueue == NULL || a->zMethod == NULL || a->zUrl == NULL ||
+                       a->zHeaders == NULL)) {
+    rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
+  }
+  return rc;
+}
+
+/* Queue limits count unfinished items and their bodies. */
+static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue *pQ,
+                        size_t nBody) {
+  sqlite3_stmt *pStmt;
+  if ((int64_t)nBody > pQ->nMaxBodyBytes) {
+    return bgs__err(pEng, BGS_BODY_TOO_LARGE, "body of %lld bytes; queue '%s' allows %lld",
+                    (long long)nBody, a->zQueue, (long long)pQ->nMaxBodyBytes);
+  }
+  if (pQ->nMaxItems <= 0 && pQ->nMaxBytes <= 0) return BGS_OK;
+  pStmt = bgs__stmt(pEng,
+                    "SELECT count(*), coalesce(sum(body_size), 0) FROM items"
+                    " WHERE queue = ?1 AND state IN " BGS__UNFINISHED_SQL);
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, a->zQueue, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  if (pQ->nMaxItems > 0 && sqlite3_column_int64(pStmt, 0) >= pQ->nMaxItems) {
+    return bgs__err(pEng, BGS_QUEUE_FULL, "queue '%s' holds its limit of %lld items", a->zQueue,
+                    (long long)pQ->nMaxItems);
+  }
+  if (pQ->nMaxBytes > 0 && sqlite3_column_int64(pStmt, 1) + (int64_t)nBody > pQ->nMaxBytes) {
+    return bgs__err(pEng, BGS_QUEUE_FULL, "queue '%s' would exceed its limit of %lld bytes",
+                    a->zQueue, (long long)pQ->nMaxBytes);
+  }
+  return BGS_OK;
+}
+
+static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pBody,
+                          size_t nBody, bgs_time now, char **pzOut) {
+  sqlite3_stmt *pStmt = bgs__stmt(
+      pEng,
+      "INSERT INTO items(key, queue, method, url, headers, body, body_size, priority, entity,"
+      " state, head, due_at, created_at, updated_at)"
+      " VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
+      "  ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM items WHERE entity = ?8"
+      "   AND state IN " BGS__UNFINISHED_SQL "),"
+      "  ?9, ?9, ?9)");
+  int64_t id;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, a->zQueue, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 2, a->zMethod, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 3, a->zUrl, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 4, a->zHeaders, -1, SQLITE_STATIC);
+  if (nBody > 0) sqlite3_bind_blob64(pStmt, 5, pBody, nBody, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 6, (sqlite3_int64)nBody);
+  sqlite3_bind_int(pStmt, 7, a->ePriority);
+  if (a->zEntity) sqlite3_bind_text(pStmt, 8, a->zEntity, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 9, now);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  id = sqlite3_last_insert_rowid(pEng->db);
+
+  /* The key joins the store's random install id and the item id: unique across devices,
+     and the same on every attempt because it is stored. */
+  pStmt = bgs__stmt(pEng,
+                    "UPDATE items SET key = ?2 || '.' || id WHERE id = ?1"
+                    " RETURNING json_object('id', id, 'key', key)");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, id);
+  sqlite3_bind_text(pStmt, 2, pEng->zInstallId, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  return bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
+}
+
+int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,
+                bgs_time now, char **pzOut) {
+  EnqueueArgs a;
+  bgs__queue q;
+  int rc;
+  if (pEng == NULL || pzOut == NULL || (pBody == NULL && nBody > 0)) return BGS_MISUSE;
+  *pzOut = NULL;
+  bgs__enter(pEng, now);
+  memset(&a, 0, sizeof(a));
+  rc = bgs__json_object_check(pEng, zJson, "enqueue");
+  if (rc == BGS_OK) rc = args_read(pEng, zJson, &a);
+  if (rc == BGS_OK) rc = bgs__begin(pEng);
+  if (rc == BGS_OK) {
+    rc = bgs__queue_load(pEng, a.zQueue, &q);
+    if (rc == BGS_OK) rc = limits_check(pEng, &a, &q, nBody);
+    if (rc == BGS_OK) rc = enqueue_insert(pEng, &a, pBody, nBody, now, pzOut);
+    rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
+    if (rc != BGS_OK) {
+      free(*pzOut);
+      *pzOut = NULL;
+    }
+  }
+  args_free(&a);
+  return rc;
+}
+
+/* Wakes items whose backoff ended and items whose lease expired. */
+static int claim_wake(bgs_engine *pEng, bgs_time now) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "UPDATE items SET state = 0, updated_at = ?1"
+                                  " WHERE state = 1 AND due_at <= ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, now);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  pStmt = bgs__stmt(pEng,
+                    "UPDATE items SET state = 0, lease_until = NULL, updated_at = ?1"
+                    " WHERE state = 2 AND lease_until <= ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, now);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  return BGS_OK;
+}
+
+static int claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
+                       sqlite3_str *pOut) {
+  sqlite3_stmt *pPick, *pLease;
+  int64_t *aId;
+  int n = 0, i, rc = BGS_OK;
+  aId = malloc(sizeof(*aId) * (size_t)nMax);
+  if (aId == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  pPick = bgs__stmt(pEng,
+                    "SELECT id FROM items WHERE queue = ?1 AND state = 0 AND head = 1"
+                    " ORDER BY priority, id LIMIT ?2");
+  if (pPick == NULL) {
+    free(aId);
+    return BGS_ERROR;
+  }
+  sqlite3_bind_text(pPick, 1, zQueue, -1, SQLITE_STATIC);
+  sqlite3_bind_int(pPick, 2, nMax);
+  while (n < nMax && sqlite3_step(pPick) == SQLITE_ROW) aId[n++] = sqlite3_column_int64(pPick, 0);
+  sqlite3_reset(pPick);
+
+  pLease = bgs__stmt(pEng,
+                     "UPDATE items SET state = 2, lease_until = ?2, attempts = attempts + 1,"
+                     " updated_at = ?3 WHERE id = ?1"
+                     " RETURNING json_object('id', id, 'key', key, 'queue', queue,"
+                     "  'method', method, 'url', url, 'headers', json(headers),"
+                     "  'priority', CASE priority WHEN 0 THEN 'critical' WHEN 1 THEN 'high'"
+                     "   WHEN 2 THEN 'normal' ELSE 'low' END,"
+                     "  'entity', entity, 'attempt', attempts, 'bodySize', body_size,"
+                     "  'leaseUntil', lease_until)");
+  for (i = 0; i < n && rc == BGS_OK; i++) {
+    if (pLease == NULL) {
+      rc = BGS_ERROR;
+      break;
+    }
+    sqlite3_reset(pLease);
+    sqlite3_bind_int64(pLease, 1, aId[i]);
+    sqlite3_bind_int64(pLease, 2, now + pEng->cfg.nLeaseMs);
+    sqlite3_bind_int64(pLease, 3, now);
+    if (sqlite3_step(pLease) != SQLITE_ROW) {
+      rc = bgs__sqlerr(pEng);
+      break;
+    }
+    if (i > 0) sqlite3_str_appendchar(pOut, 1, ',');
+    sqlite3_str_appendall(pOut, (const char *)sqlite3_column_text(pLease, 0));
+    sqlite3_reset(pLease);
+  }
+  free(aId);
+  return rc;
+}
+
+int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char **pzOut) {
+  sqlite3_str *pOut;
+  char *z;
+  int rc;
+  if (pEng == NULL || zQueue == NULL || pzOut == NULL) return BGS_MISUSE;
+  *pzOut = NULL;
+  bgs__enter(pEng, now);
+  if (nMax < 1 || nMax > 10000) {
+    return bgs__err(pEng, BGS_INVALID_ARGUMENT, "max must be between 1 and 10000");
+  }
+  pOut = sqlite3_str_new(pEng->db);
+  sqlite3_str_appendchar(pOut, 1, '[');
+  rc = bgs__begin(pEng);
+  if (rc == BGS_OK) {
+    rc = claim_wake(pEng, now);
+    if (rc == BGS_OK) rc = claim_items(pEng, zQueue, nMax, now, pOut);
+    rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
+  }
+  sqlite3_str_appendchar(pOut, 1, ']');
+  z = sqlite3_str_finish(pOut);
+  if (rc == BGS_OK) {
+    if (z == NULL) rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
+    else rc = bgs__out_text(pEng, (const unsigned char *)z, pzOut);
+  }
+  sqlite3_free(z);
+  return rc;
+}
+
+int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody, size_t *pnBody) {
+  sqlite3_stmt *pStmt;
+  int n;
+  if (pEng == NULL || ppBody == NULL || pnBody == NULL) return BGS_MISUSE;
+  *ppBody = NULL;
+  *pnBody = 0;
+  bgs__enter(pEng, -1);
+  pStmt = bgs__stmt(pEng, "SELECT body FROM items WHERE id = ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, id);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) {
+    sqlite3_reset(pStmt);
+    return bgs__err(pEng, BGS_NOT_FOUND, "no item %lld", (long long)id);
+  }
+  n = sqlite3_column_bytes(pStmt, 0);
+  if (n > 0) {
+    *ppBody = malloc((size_t)n);
+    if (*ppBody == NULL) {
+      sqlite3_reset(pStmt);
+      return bgs__err(pEng, BGS_NOMEM, "out of memory");
+    }
+    memcpy(*ppBody, sqlite3_column_blob(pStmt, 0), (size_t)n);
+    *pnBody = (size_t)n;
+  }
+  sqlite3_reset(pStmt);
+  return BGS_OK;
+}

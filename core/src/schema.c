@@ -1,0 +1,123 @@
+/*
+ * schema.c -- the database schema, its version and its migrations.
+ *
+ * Indexes are chosen so that every hot query is a range scan:
+ *  - items_ready: the claimable heads by (queue, priority, id), so a claim reads only
+ *    what it returns, however many items wait or back off;
+ *  - items_waiting / items_leased: the items whose delay or lease ends first;
+ *  - items_entity: the unfinished items of an entity, oldest first.
+ * An item is its entity's head (head = 1) when no older unfinished item of the same
+ * entity exists; items without an entity are always heads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BGS__SCHEMA_VERSION 1
+
+static const char zSchemaV1[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;"
+    "CREATE TABLE queues("
+    "  name TEXT PRIMARY KEY,"
+    "  backoff_kind INTEGER NOT NULL DEFAULT 0,"
+    "  initial_ms INTEGER NOT NULL DEFAULT 30000,"
+    "  factor REAL NOT NULL DEFAULT 2.0,"
+    "  max_ms INTEGER NOT NULL DEFAULT 3600000,"
+    "  jitter INTEGER NOT NULL DEFAULT 2,"
+    "  max_attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_age_ms INTEGER NOT NULL DEFAULT 0,"
+    "  max_items INTEGER NOT NULL DEFAULT 0,"
+    "  max_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  max_body_bytes INTEGER NOT NULL DEFAULT 16777216,"
+    "  extra TEXT NOT NULL DEFAULT '{}'" /* options of later features, as JSON */
+    ") WITHOUT ROWID;"
+    "CREATE TABLE items("
+    "  id INTEGER PRIMARY KEY,"
+    "  key TEXT NOT NULL,"         /* Idempotency-Key, the same on every attempt */
+    "  queue TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  headers TEXT NOT NULL,"     /* JSON object, lower-case names */
+    "  body BLOB,"
+    "  body_size INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL," /* 0 critical .. 3 low */
+    "  entity TEXT,"
+    "  state INTEGER NOT NULL,"
+    "  head INTEGER NOT NULL,"
+    "  due_at INTEGER NOT NULL,"
+    "  lease_until INTEGER,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_status INTEGER,"
+    "  reason TEXT,"
+    "  extra TEXT,"                /* fields of later features, as JSON */
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX items_ready ON items(queue, priority, id) WHERE state = 0 AND head = 1;"
+    "CREATE INDEX items_waiting ON items(due_at) WHERE state = 1;"
+    "CREATE INDEX items_leased ON items(lease_until) WHERE state = 2;"
+    "CREATE INDEX items_entity ON items(entity, id)"
+    "  WHERE entity IS NOT NULL AND state IN " BGS__UNFINISHED_SQL ";"
+    "CREATE INDEX items_state ON items(queue, state);"
+    "CREATE TABLE attempts("
+    "  seq INTEGER PRIMARY KEY,"
+    "  item_id INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"   /* HTTP status, 0 = network error */
+    "  decision TEXT NOT NULL,"    /* the state chosen */
+    "  delay_ms INTEGER"           /* the backoff chosen, if any */
+    ");"
+    "CREATE INDEX attempts_item ON attempts(item_id, seq);";
+
+static int schema_version(bgs_engine *pEng, int *piVersion) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, "PRAGMA user_version");
+  if (pStmt == NULL) return bgs__sqlerr(pEng);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  *piVersion = sqlite3_column_int(pStmt, 0);
+  sqlite3_reset(pStmt);
+  return BGS_OK;
+}
+
+static int schema_create(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
+  sqlite3_stmt *pStmt;
+  int rc = bgs__exec(pEng, zSchemaV1);
+  if (rc != BGS_OK) return rc;
+  pStmt = bgs__stmt(pEng,
+                    "INSERT INTO meta(key, value) VALUES ('install_id', ?1), ('created_at', ?2)");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zInstallId ? zInstallId : "bgs", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(pStmt, 2, now);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  return bgs__exec(pEng, "PRAGMA user_version = 1");
+}
+
+static int schema_read_meta(bgs_engine *pEng) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, "SELECT value FROM meta WHERE key = 'install_id'");
+  if (pStmt == NULL) return BGS_CORRUPT;
+  if (sqlite3_step(pStmt) != SQLITE_ROW) {
+    return bgs__err(pEng, BGS_CORRUPT, "the store has no install id");
+  }
+  pEng->zInstallId = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
+  sqlite3_reset(pStmt);
+  return pEng->zInstallId ? BGS_OK : bgs__err(pEng, BGS_NOMEM, "out of memory");
+}
+
+int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
+  int iVersion = 0;
+  int rc = schema_version(pEng, &iVersion);
+  if (rc != BGS_OK) return rc == BGS_ERROR ? BGS_CORRUPT : rc;
+  if (iVersion > BGS__SCHEMA_VERSION) {
+    return bgs__err(pEng, BGS_CORRUPT, "the store has schema %d, newer than this engine (%d)",
+                    iVersion, BGS__SCHEMA_VERSION);
+  }
+  rc = bgs__begin(pEng);
+  if (rc != BGS_OK) return rc;
+  if (iVersion == 0) rc = schema_create(pEng, now, zInstallId);
+  /* Migrations from older versions go here, one step per version, in order. */
+  if (rc == BGS_OK) rc = bgs__commit(pEng);
+  else bgs__rollback(pEng, rc);
+  if (rc == BGS_OK) rc = schema_read_meta(pEng);
+  return rc;
+}

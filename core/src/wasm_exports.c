@@ -1,0 +1,54 @@
+/*
+ * wasm_exports.c -- the engine's face to JavaScript; the only file that includes
+ * <emscripten.h>. Without WASM_BIGINT a 64-bit integer cannot cross the boundary as
+ * one number, so times, ids and seeds cross as doubles (exact up to 2^53, which holds
+ * every millisecond time and every item id) and are converted here.
+ * Out-parameters are pointers into wasm memory that the JS binding allocates.
+ * The export list is core/wasm_exports.json: must match.
+ */
+#include <emscripten.h>
+
+#include "bgsync.h"
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_image_set_size(bgs_image *pImg, double rSize) {
+  return bgs_image_set_size(pImg, (int64_t)rSize);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_open(bgs_image *pImg, const char *zInstallId, double rSeed,
+                                       double rLeaseMs, double rNow, bgs_engine **ppEng) {
+  bgs_config cfg = {0};
+  cfg.uSeed = (uint64_t)rSeed;
+  cfg.nLeaseMs = (int64_t)rLeaseMs;
+  cfg.zInstallId = zInstallId;
+  return bgs_open(pImg, &cfg, (bgs_time)rNow, ppEng);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_queue_configure(bgs_engine *pEng, const char *zJson,
+                                                  double rNow) {
+  return bgs_queue_configure(pEng, zJson, (bgs_time)rNow);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody,
+                                          size_t nBody, double rNow, char **pzOut) {
+  return bgs_enqueue(pEng, zJson, pBody, nBody, (bgs_time)rNow, pzOut);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_claim(bgs_engine *pEng, const char *zQueue, int nMax,
+                                        double rNow, char **pzOut) {
+  return bgs_claim(pEng, zQueue, nMax, (bgs_time)rNow, pzOut);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_body(bgs_engine *pEng, double rId, unsigned char **ppBody,
+                                       size_t *pnBody) {
+  return bgs_body(pEng, (int64_t)rId, ppBody, pnBody);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_outcome(bgs_engine *pEng, const char *zJson, const void *pBody,
+                                          size_t nBody, double rNow, char **pzOut) {
+  return bgs_outcome(pEng, zJson, pBody, nBody, (bgs_time)rNow, pzOut);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_status(bgs_engine *pEng, const char *zQueue, double rNow,
+                                         char **pzOut) {
+  return bgs_status(pEng, zQueue, (bgs_time)rNow, pzOut);
+}

@@ -1,0 +1,253 @@
+/**
+ * EngineBinding -- the only code that touches the Emscripten module. It wraps each C
+ * function once, converts strings and bytes, frees what it allocated in `finally`,
+ * copies every view of wasm memory at once (memory growth detaches views) and turns a
+ * result code into a thrown BgsyncError.
+ *
+ * Everything here is synchronous; durability (flushes) is Engine.js's job.
+ */
+import { BgsyncError } from '../web/BgsyncError.js';
+
+const PTR = 4; // wasm32 pointer size
+
+export class EngineBinding {
+  /** @param {object} module  an instantiated Emscripten module (createBgsyncEngine()) */
+  constructor(module) {
+    this.m = module;
+    this.encoder = new TextEncoder();
+    this.decoder = new TextDecoder();
+    this.codes = new Map(); // rc -> kebab code, read from the engine itself
+    for (let rc = 0; ; rc++) {
+      const p = module._bgs_errname(rc);
+      if (!p) break;
+      this.codes.set(rc, module.UTF8ToString(p));
+    }
+  }
+
+  /** Kebab code names of every engine result, in order (for tests). */
+  resultCodes() {
+    return [...this.codes.values()];
+  }
+
+  _fail(rc, eng) {
+    const code = this.codes.get(rc) ?? 'internal-error';
+    const detail = eng ? this.m.UTF8ToString(this.m._bgs_errmsg(eng)) : undefined;
+    return new BgsyncError(code, detail);
+  }
+
+  _cstr(s) {
+    const bytes = this.encoder.encode(s);
+    const p = this.m._malloc(bytes.length + 1);
+    if (!p) throw new BgsyncError('out-of-memory');
+    this.m.HEAPU8.set(bytes, p);
+    this.m.HEAPU8[p + bytes.length] = 0;
+    return p;
+  }
+
+  _bytes(u8) {
+    if (!u8 || u8.length === 0) return 0;
+    const p = this.m._malloc(u8.length);
+    if (!p) throw new BgsyncError('out-of-memory');
+    this.m.HEAPU8.set(u8, p);
+    return p;
+  }
+
+  _outs(n) {
+    const p = this.m._malloc(PTR * n);
+    if (!p) throw new BgsyncError('out-of-memory');
+    this.m.HEAPU32.fill(0, p >> 2, (p >> 2) + n);
+    return p;
+  }
+
+  /** Reads and frees a char** result that the engine allocated. */
+  _takeJson(pOut) {
+    const p = this.m.HEAPU32[pOut >> 2];
+    if (!p) return null;
+    try {
+      return JSON.parse(this.m.UTF8ToString(p));
+    } finally {
+      this.m._bgs_free(p);
+    }
+  }
+
+  /**
+   * Calls fn(...cArgs, outPtr) where cArgs converts strings/bytes, and returns the JSON
+   * result. Frees every allocation whatever happens.
+   */
+  _call(eng, fnName, args, { out = true } = {}) {
+    const allocs = [];
+    try {
+      const cArgs = args.map((a) => {
+        if (typeof a === 'string') {
+          const p = this._cstr(a);
+          allocs.push(p);
+          return p;
+        }
+        if (a instanceof Uint8Array) {
+          const p = this._bytes(a);
+          if (p) allocs.push(p);
+          return p;
+        }
+        return a ?? 0;
+      });
+      let pOut = 0;
+      if (out) {
+        pOut = this._outs(1);
+        allocs.push(pOut);
+        cArgs.push(pOut);
+      }
+      const rc = this.m[fnName](...cArgs);
+      if (rc !== 0) throw this._fail(rc, eng);
+      return out ? this._takeJson(pOut) : undefined;
+    } finally {
+      for (const p of allocs) this.m._free(p);
+    }
+  }
+
+  /**
+   * Opens an engine over stored chunks. `stored` is null (a new store) or
+   * {size, chunks: [{index, data: Uint8Array, crc}]}. Returns the engine pointer.
+   */
+  open(stored, { installId, seed = 0, leaseMs = 0, now }) {
+    const m = this.m;
+    const pp = this._outs(1);
+    let img = 0;
+    try {
+      let rc = m._bgs_image_new(pp);
+      if (rc !== 0) throw this._fail(rc, 0);
+      img = m.HEAPU32[pp >> 2];
+      if (stored) {
+        for (const c of stored.chunks) {
+          const p = this._bytes(c.data);
+          try {
+            rc = m._bgs_image_load(img, c.index, p, c.data.length, c.crc >>> 0);
+          } finally {
+            if (p) m._free(p);
+          }
+          if (rc !== 0) throw this._fail(rc, 0);
+        }
+        rc = m._bgs_wasm_image_set_size(img, stored.size);
+        if (rc !== 0) throw this._fail(rc, 0);
+      }
+      const pId = this._cstr(installId ?? 'bgs');
+      try {
+        // bgs_open takes the image whatever happens.
+        const imgOwned = img;
+        img = 0;
+        rc = m._bgs_wasm_open(imgOwned, pId, seed, leaseMs, now, pp);
+      } finally {
+        m._free(pId);
+      }
+      if (rc !== 0) throw this._fail(rc, 0);
+      return m.HEAPU32[pp >> 2];
+    } finally {
+      if (img) m._bgs_image_free(img);
+      m._free(pp);
+    }
+  }
+
+  close(eng) {
+    this.m._bgs_close(eng);
+  }
+
+  /** The chunks changed since the last take: {size, chunks: [{index, crc, data}]}. */
+  takeChanges(eng) {
+    const m = this.m;
+    const pp = this._outs(2);
+    try {
+      const rc = m._bgs_changes_take(eng, pp, pp + PTR);
+      if (rc !== 0) throw this._fail(rc, eng);
+      const p = m.HEAPU32[pp >> 2];
+      const n = m.HEAPU32[(pp >> 2) + 1];
+      try {
+        // Copy at once: a later call may grow memory and detach this view.
+        const buf = m.HEAPU8.slice(p, p + n);
+        return parseChanges(buf);
+      } finally {
+        m._bgs_free(p);
+      }
+    } finally {
+      m._free(pp);
+    }
+  }
+
+  configureQueue(eng, config, now) {
+    return this._call(eng, '_bgs_wasm_queue_configure', [eng, JSON.stringify(config), now], { out: false });
+  }
+
+  enqueue(eng, meta, body, now) {
+    const bytes = body ?? new Uint8Array(0);
+    return this._call(eng, '_bgs_wasm_enqueue', [eng, JSON.stringify(meta), bytes, bytes.length, now]);
+  }
+
+  claim(eng, queue, max, now) {
+    return this._call(eng, '_bgs_wasm_claim', [eng, queue, max, now]);
+  }
+
+  body(eng, id) {
+    const m = this.m;
+    const pp = this._outs(2);
+    try {
+      const rc = m._bgs_wasm_body(eng, id, pp, pp + PTR);
+      if (rc !== 0) throw this._fail(rc, eng);
+      const p = m.HEAPU32[pp >> 2];
+      const n = m.HEAPU32[(pp >> 2) + 1];
+      if (!p) return new Uint8Array(0);
+      try {
+        return m.HEAPU8.slice(p, p + n);
+      } finally {
+        m._bgs_free(p);
+      }
+    } finally {
+      m._free(pp);
+    }
+  }
+
+  outcome(eng, report, body, now) {
+    const bytes = body ?? new Uint8Array(0);
+    return this._call(eng, '_bgs_wasm_outcome', [eng, JSON.stringify(report), bytes, bytes.length, now]);
+  }
+
+  status(eng, queue, now) {
+    // A NULL queue means all queues: pass 0 rather than a string.
+    const allocs = [];
+    const m = this.m;
+    const pOut = this._outs(1);
+    try {
+      let pQ = 0;
+      if (queue != null) {
+        pQ = this._cstr(queue);
+        allocs.push(pQ);
+      }
+      const rc = m._bgs_wasm_status(eng, pQ, now, pOut);
+      if (rc !== 0) throw this._fail(rc, eng);
+      return this._takeJson(pOut);
+    } finally {
+      for (const p of allocs) m._free(p);
+      m._free(pOut);
+    }
+  }
+
+  items(eng, filter) {
+    return this._call(eng, '_bgs_items', [eng, JSON.stringify(filter ?? {})]);
+  }
+}
+
+/** Parses bgs_changes_take's buffer (layout documented in bgsync.h). */
+export function parseChanges(buf) {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const chunkSize = dv.getUint32(0, true);
+  const n = dv.getUint32(4, true);
+  const size = dv.getFloat64(8, true);
+  const chunks = [];
+  let data = 16 + n * 8;
+  for (let i = 0; i < n; i++) {
+    chunks.push({
+      index: dv.getUint32(16 + i * 8, true),
+      crc: dv.getUint32(16 + i * 8 + 4, true),
+      data: buf.subarray(data, data + chunkSize),
+    });
+    data += chunkSize;
+  }
+  return { chunkSize, size, chunks };
+}

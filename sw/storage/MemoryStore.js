@@ -1,0 +1,37 @@
+/**
+ * MemoryStore -- a page store in plain memory: for tests and for pages that only need
+ * a queue for their own lifetime. `failNext(error)` makes the next write fail, so the
+ * flush-failure semantics can be tested without a browser.
+ */
+export class MemoryStore {
+  constructor() {
+    this.chunks = new Map(); // index -> {data, crc}
+    this.size = undefined;
+    this.writes = 0;
+    this._failures = [];
+  }
+
+  /** Makes the next write reject with `error` (queued: one per call). */
+  failNext(error) {
+    this._failures.push(error);
+  }
+
+  async load() {
+    if (this.size === undefined) return null;
+    return {
+      size: this.size,
+      chunks: [...this.chunks].map(([index, c]) => ({ index, data: c.data.slice(), crc: c.crc })),
+    };
+  }
+
+  async write(changes) {
+    if (this._failures.length > 0) throw this._failures.shift();
+    const live = Math.ceil(changes.size / changes.chunkSize);
+    for (const c of changes.chunks) this.chunks.set(c.index, { data: c.data.slice(), crc: c.crc });
+    for (const index of this.chunks.keys()) if (index >= live) this.chunks.delete(index);
+    this.size = changes.size;
+    this.writes++;
+  }
+
+  close() {}
+}

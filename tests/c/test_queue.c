@@ -1,0 +1,176 @@
+/* test_queue.c -- enqueue validation, FIFO claims, leases, idempotency keys. */
+#include "check.h"
+#include "support.h"
+
+TEST(test_queue_claims_in_fifo_order) {
+  bgs_engine *pEng = engine_new();
+  int64_t a = enqueue_simple(pEng, "a", 1000);
+  int64_t b = enqueue_simple(pEng, "b", 1001);
+  int64_t c = enqueue_simple(pEng, "c", 1002);
+  int64_t aId[8];
+  CHECK_EQ_I64(claim_ids(pEng, 8, 2000, aId, NULL), 3);
+  CHECK_EQ_I64(aId[0], a);
+  CHECK_EQ_I64(aId[1], b);
+  CHECK_EQ_I64(aId[2], c);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_claim_respects_max) {
+  bgs_engine *pEng = engine_new();
+  int64_t aId[8];
+  int i;
+  for (i = 0; i < 5; i++) enqueue_simple(pEng, "x", 1000);
+  CHECK_EQ_I64(claim_ids(pEng, 2, 2000, aId, NULL), 2);
+  CHECK_EQ_I64(claim_ids(pEng, 8, 2000, aId, NULL), 3);
+  CHECK_EQ_I64(claim_ids(pEng, 8, 2000, aId, NULL), 0);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_leased_item_is_not_claimed_twice) {
+  bgs_engine *pEng = engine_new();
+  int64_t aId[4];
+  enqueue_simple(pEng, "a", 1000);
+  CHECK_EQ_I64(claim_ids(pEng, 4, 2000, aId, NULL), 1);
+  /* The default lease is 60 s: just before it ends the item stays out. */
+  CHECK_EQ_I64(claim_ids(pEng, 4, 2000 + 59999, aId, NULL), 0);
+  CHECK_EQ_I64(count_state(pEng, "inflight", 2000), 1);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_expired_lease_makes_item_claimable_with_same_key) {
+  bgs_engine *pEng = engine_new();
+  char *zOut = NULL;
+  char zKey1[128], zKey2[128];
+  int64_t aAttempt[4];
+  enqueue_simple(pEng, "a", 1000);
+  CHECK_OK(bgs_claim(pEng, "q", 4, 2000, &zOut));
+  json_str(zOut, "$[0].key", zKey1, sizeof(zKey1));
+  bgs_free(zOut);
+  CHECK_OK(bgs_claim(pEng, "q", 4, 2000 + 60000, &zOut));
+  json_str(zOut, "$[0].key", zKey2, sizeof(zKey2));
+  CHECK_EQ_I64(json_int(zOut, "$[0].attempt"), 2);
+  bgs_free(zOut);
+  CHECK(zKey1[0] != 0);
+  CHECK_STR(zKey1, zKey2);
+  (void)aAttempt;
+  bgs_close(pEng);
+}
+
+TEST(test_queue_keys_are_unique_and_prefixed_by_install_id) {
+  bgs_engine *pEng = engine_new();
+  char *zOut1 = NULL, *zOut2 = NULL;
+  char zKey1[128], zKey2[128];
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", NULL, 0, 1, &zOut1));
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", NULL, 0, 1, &zOut2));
+  json_str(zOut1, "$.key", zKey1, sizeof(zKey1));
+  json_str(zOut2, "$.key", zKey2, sizeof(zKey2));
+  CHECK(strcmp(zKey1, zKey2) != 0);
+  CHECK(strncmp(zKey1, "test.", 5) == 0);
+  bgs_free(zOut1);
+  bgs_free(zOut2);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_body_round_trips_bytes) {
+  bgs_engine *pEng = engine_new();
+  unsigned char aBody[300];
+  unsigned char *pBody = NULL;
+  size_t nBody = 0;
+  char *zOut = NULL;
+  int i;
+  for (i = 0; i < 300; i++) aBody[i] = (unsigned char)i; /* includes NUL bytes */
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"PUT\",\"url\":\"https://a.test/x\"}", aBody, sizeof(aBody), 1, &zOut));
+  CHECK_OK(bgs_body(pEng, json_int(zOut, "$.id"), &pBody, &nBody));
+  CHECK_EQ_I64(nBody, 300);
+  CHECK(memcmp(pBody, aBody, 300) == 0);
+  bgs_free(pBody);
+  bgs_free(zOut);
+  CHECK_RC(bgs_body(pEng, 999, &pBody, &nBody), BGS_NOT_FOUND);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_headers_are_normalized_to_lower_case) {
+  bgs_engine *pEng = engine_new();
+  char *zOut = NULL;
+  char zType[64];
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"post\",\"url\":\"https://a.test/\",\"headers\":{\"Content-Type\":\"text/plain\"}}", NULL, 0, 1, &zOut));
+  bgs_free(zOut);
+  CHECK_OK(bgs_claim(pEng, "q", 1, 2, &zOut));
+  json_str(zOut, "$[0].headers.content-type", zType, sizeof(zType));
+  CHECK_STR(zType, "text/plain");
+  json_str(zOut, "$[0].method", zType, sizeof(zType));
+  CHECK_STR(zType, "POST");
+  bgs_free(zOut);
+  bgs_close(pEng);
+}
+
+/* Each malformed enqueue gets its typed error and stores nothing. */
+TEST(test_queue_rejects_bad_input_and_stores_nothing) {
+  static const struct {
+    const char *zJson;
+    int rc;
+  } aCase[] = {
+      {"not json", BGS_INVALID_JSON},
+      {"[1,2]", BGS_INVALID_JSON},
+      {"{\"method\":\"POST\",\"url\":\"https://a.test/\"}", BGS_INVALID_ARGUMENT},
+      {"{\"queue\":\"nope\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", BGS_UNKNOWN_QUEUE},
+      {"{\"queue\":\"q\",\"method\":\"CONNECT\",\"url\":\"https://a.test/\"}", BGS_INVALID_METHOD},
+      {"{\"queue\":\"q\",\"method\":7,\"url\":\"https://a.test/\"}", BGS_INVALID_METHOD},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"/relative\"}", BGS_INVALID_URL},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"javascript:alert(1)\"}", BGS_INVALID_URL},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/a b\"}", BGS_INVALID_URL},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https:///nohost\"}", BGS_INVALID_URL},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"priority\":\"urgent\"}", BGS_INVALID_PRIORITY},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"priority\":1}", BGS_INVALID_PRIORITY},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"entity\":5}", BGS_INVALID_ARGUMENT},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"entity\":\"\"}", BGS_INVALID_ARGUMENT},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"headers\":[]}", BGS_INVALID_ARGUMENT},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"headers\":{\"a\":1}}", BGS_INVALID_ARGUMENT},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"headers\":{\"bad name\":\"x\"}}", BGS_INVALID_ARGUMENT},
+      {"{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\",\"headers\":{\"x\":\"a\\r\\nInjected: 1\"}}", BGS_INVALID_ARGUMENT},
+  };
+  bgs_engine *pEng = engine_new();
+  size_t i;
+  for (i = 0; i < sizeof(aCase) / sizeof(aCase[0]); i++) {
+    char *zOut = (char *)1;
+    int rc = bgs_enqueue(pEng, aCase[i].zJson, NULL, 0, 1, &zOut);
+    if (rc != aCase[i].rc) {
+      fprintf(stderr, "case %d (%s): got %s (%s), want %s\n", (int)i, aCase[i].zJson, bgs_errname(rc),
+              bgs_errmsg(pEng), bgs_errname(aCase[i].rc));
+      exit(1);
+    }
+    CHECK(zOut == NULL);
+    CHECK(strcmp(bgs_errmsg(pEng), "no error") != 0);
+  }
+  CHECK_EQ_I64(count_state(pEng, "pending", 2), 0);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_full_and_body_limits_are_typed_errors) {
+  bgs_engine *pEng = engine_new();
+  char *zOut = NULL;
+  char aBody[64] = {0};
+  CHECK_OK(bgs_queue_configure(pEng, "{\"name\":\"small\",\"maxItems\":2,\"maxBodyBytes\":32}", 1));
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"small\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", aBody, 10, 1, &zOut));
+  bgs_free(zOut);
+  CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"small\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", aBody, 33, 1, &zOut), BGS_BODY_TOO_LARGE);
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"small\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", aBody, 10, 1, &zOut));
+  bgs_free(zOut);
+  CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"small\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", aBody, 10, 1, &zOut), BGS_QUEUE_FULL);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_configure_rejects_bad_policies) {
+  bgs_engine *pEng = engine_new();
+  CHECK_RC(bgs_queue_configure(pEng, "{}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"z\",\"backoff\":{\"kind\":\"fibonacci\"}}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"z\",\"backoff\":{\"initialMs\":-1}}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"z\",\"backoff\":{\"initialMs\":\"5\"}}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"z\",\"backoff\":{\"initialMs\":5000,\"maxMs\":10}}", 1), BGS_INVALID_ARGUMENT);
+  /* None of the failed calls created the queue. */
+  {
+    char *zOut = NULL;
+    CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"z\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", NULL, 0, 1, &zOut), BGS_UNKNOWN_QUEUE);
+  }
+  bgs_close(pEng);
+}

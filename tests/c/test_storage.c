@@ -1,0 +1,130 @@
+/* test_storage.c -- the image and its changes: what the host stores reopens the same. */
+#include <unistd.h>
+
+#include "check.h"
+#include "support.h"
+
+TEST(test_storage_new_engine_hands_over_its_schema) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  store_init(&s);
+  store_flush(pEng, &s);
+  CHECK(s.nSize > 0);
+  CHECK_EQ_I64(s.nSize % BGS_CHUNK_SIZE, 0);
+  CHECK_EQ_I64(s.nFlush, 1);
+  /* Nothing changed since: the next take is empty. */
+  store_flush(pEng, &s);
+  CHECK_EQ_I64(s.nFlush, 1);
+  bgs_close(pEng);
+  store_free(&s);
+}
+
+TEST(test_storage_reopen_from_flushed_changes_keeps_items) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  int64_t aId[8];
+  int i;
+  store_init(&s);
+  for (i = 0; i < 200; i++) enqueue_simple(pEng, "item", 1000 + i);
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK_EQ_I64(count_state(pEng, "pending", 5000), 200);
+  CHECK_EQ_I64(claim_ids(pEng, 8, 5000, aId, NULL), 8);
+  CHECK_EQ_I64(aId[0], 1);
+  bgs_close(pEng);
+  store_free(&s);
+}
+
+TEST(test_storage_unflushed_changes_are_not_in_the_store) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  store_init(&s);
+  enqueue_simple(pEng, "kept", 1000);
+  store_flush(pEng, &s);
+  enqueue_simple(pEng, "lost", 1001); /* its flush "failed": never applied */
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK_EQ_I64(count_state(pEng, "pending", 5000), 1);
+  bgs_close(pEng);
+  store_free(&s);
+}
+
+TEST(test_storage_only_changed_chunks_are_handed_over) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  unsigned char *pBuf;
+  size_t nBuf;
+  int i;
+  store_init(&s);
+  for (i = 0; i < 500; i++) enqueue_simple(pEng, "bulk", 1000);
+  store_flush(pEng, &s);
+  enqueue_simple(pEng, "one", 2000);
+  CHECK_OK(bgs_changes_take(pEng, &pBuf, &nBuf));
+  /* One small insert touches a handful of pages, not the whole file. */
+  CHECK(pBuf[4] + (pBuf[5] << 8) < 8);
+  CHECK((int64_t)nBuf < s.nSize / 4);
+  bgs_free(pBuf);
+  bgs_close(pEng);
+  store_free(&s);
+}
+
+TEST(test_storage_damaged_chunk_is_detected_at_load) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  bgs_image *pImg;
+  store_init(&s);
+  enqueue_simple(pEng, "a", 1000);
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  s.apChunk[1][100] ^= 0x5A;
+  CHECK_OK(bgs_image_new(&pImg));
+  CHECK_OK(bgs_image_load(pImg, 0, s.apChunk[0], BGS_CHUNK_SIZE, s.aCrc[0]));
+  CHECK_RC(bgs_image_load(pImg, 1, s.apChunk[1], BGS_CHUNK_SIZE, s.aCrc[1]), BGS_CORRUPT);
+  bgs_image_free(pImg);
+  store_free(&s);
+}
+
+TEST(test_storage_garbage_image_is_corrupt_not_empty) {
+  bgs_image *pImg;
+  bgs_engine *pEng = (bgs_engine *)1;
+  unsigned char aJunk[BGS_CHUNK_SIZE];
+  memset(aJunk, 0xAB, sizeof(aJunk));
+  CHECK_OK(bgs_image_new(&pImg));
+  CHECK_OK(bgs_image_load(pImg, 0, aJunk, sizeof(aJunk), bgs_crc32(aJunk, sizeof(aJunk))));
+  CHECK_OK(bgs_image_set_size(pImg, sizeof(aJunk)));
+  CHECK_RC(bgs_open(pImg, NULL, 1, &pEng), BGS_CORRUPT);
+  CHECK(pEng == NULL);
+}
+
+TEST(test_storage_file_backend_round_trips) {
+  bgs_engine *pEng = engine_new();
+  host_store s, t;
+  char zPath[] = "/tmp/bgs-test-XXXXXX";
+  int fd = mkstemp(zPath);
+  CHECK(fd >= 0);
+  close(fd);
+  store_init(&s);
+  enqueue_simple(pEng, "a", 1000);
+  enqueue_simple(pEng, "b", 1000);
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  store_save_file(&s, zPath);
+  store_load_file(&t, zPath);
+  unlink(zPath);
+  pEng = engine_reopen(&t);
+  CHECK_EQ_I64(count_state(pEng, "pending", 5000), 2);
+  bgs_close(pEng);
+  store_free(&s);
+  store_free(&t);
+}
+
+TEST(test_storage_errors_have_names_and_messages) {
+  int rc;
+  for (rc = 0; bgs_errname(rc) != NULL; rc++) {
+    CHECK(strlen(bgs_errname(rc)) > 0);
+    CHECK(strcmp(bgs_errstr(rc), "unknown result code") != 0);
+  }
+  CHECK(rc == BGS_CORRUPT + 1);
+  CHECK_STR(bgs_errname(BGS_QUEUE_FULL), "queue-full");
+}
