@@ -72,10 +72,10 @@ int bgs_items(bgs_engine *pEng, const char *zJson, char **pzOut) {
       "   WHEN 2 THEN 'normal' ELSE 'low' END,"
       "  'entity', entity, 'attempts', attempts, 'dueAt', due_at, 'createdAt', created_at,"
       "  'updatedAt', updated_at, 'lastStatus', last_status, 'reason', reason))"
-      " FROM (SELECT * FROM items"
+      " FROM (SELECT * FROM (SELECT * FROM items"
       "  WHERE (json_extract(?1, '$.queue') IS NULL OR queue = json_extract(?1, '$.queue'))"
       "   AND (?2 < 0 OR state = ?2)"
-      "  ORDER BY id DESC LIMIT ?3) ORDER BY id";
+      "  ORDER BY id DESC LIMIT ?3) ORDER BY id)";
   sqlite3_stmt *pStmt;
   int eState = -1;
   int64_t nLimit = 1000;
