@@ -23,6 +23,7 @@ export const MESSAGES = Object.freeze({
   'invalid-state': 'The item is not in a state that allows this.',
   'storage-failed': 'The storage layer failed; the call was not saved.',
   'storage-corrupt': 'The stored queue is damaged.',
+  'batch-not-configured': 'The queue has no batch endpoint.',
   // Raised by the JavaScript glue.
   'storage-quota': 'The browser refused to store more data (quota exceeded); the call was not saved.',
   'engine-closed': 'The engine is closed.',

@@ -54,7 +54,8 @@ typedef int64_t bgs_time;
   XX(STALE, 13, "stale-outcome", "the outcome is for an attempt that no longer holds") \
   XX(INVALID_STATE, 14, "invalid-state", "the item is not in a state that allows it")  \
   XX(STORAGE, 15, "storage-failed", "the storage layer failed")                        \
-  XX(CORRUPT, 16, "storage-corrupt", "the stored database is damaged")
+  XX(CORRUPT, 16, "storage-corrupt", "the stored database is damaged")             \
+  XX(NO_BATCH, 17, "batch-not-configured", "the queue has no batch endpoint")
 
 typedef enum {
 #define BGS__ENUM(name, value, code, msg) BGS_##name = value,
@@ -143,8 +144,19 @@ int bgs_changes_take(bgs_engine *pEng, unsigned char **ppBuf /* OUT */, size_t *
  *    "backoff": {"kind": "exponential"|"linear", "initialMs": 30000, "factor": 2,
  *                "maxMs": 3600000, "jitter": "none"|"full"|"equal"},
  *    "maxAttempts": 0 (unbounded), "maxAgeMs": 0 (unbounded),
- *    "maxItems": 0, "maxBytes": 0 (0 = unbounded), "maxBodyBytes": 16777216}
- * Missing fields keep their defaults (or previous value).
+ *    "maxItems": 0, "maxBytes": 0 (0 = unbounded), "maxBodyBytes": 16777216,
+ *    "coalesce": false,                       (merge changes per entity, see bgs_enqueue)
+ *    "batch": {"url": "https://...", "maxItems": 1..1000} | null}  (see bgs_claim_batch)
+ * Missing fields keep their defaults (or previous value); "batch": null removes the
+ * batch endpoint.
+ * Backoff: the delay after the n-th failed attempt is initialMs * factor^(n-1)
+ * (exponential) or initialMs * n (linear), capped at maxMs; jitter "full" draws it
+ * uniformly from [0, d], "equal" from [d/2, d], from a hash of (seed, item, n).
+ * A Retry-After (delta-seconds or IMF-fixdate) longer than that delay is honoured, up
+ * to maxMs. An item dies ("max-attempts") when a retryable failure ends its
+ * maxAttempts-th attempt, and ("expired") when its next try would be later than
+ * createdAt + maxAgeMs -- both when an outcome is reported and when a claim meets it.
+ * Results: BGS_OK, BGS_INVALID_JSON, BGS_INVALID_ARGUMENT, BGS_INVALID_URL.
  */
 int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now);
 
@@ -156,6 +168,33 @@ int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now);
  *    "entity": "note:42"}                                 (optional)
  * pBody/nBody is the body (may be NULL/0). On success *pzOut is
  *   {"id": 7, "key": "<idempotency key>"}.
+ *
+ * Entities: items that name the same entity are sent strictly in enqueue order, one
+ * at a time: only the oldest unfinished one (pending, waiting, in flight, conflict or
+ * auth) is claimable. Done and dead items no longer block their entity; an entity
+ * blocked by a failing, conflicting or unauthorized item blocks nothing else.
+ *
+ * Coalescing (queues with "coalesce": true, items with an entity). The engine looks at
+ * the entity's unfinished items; an item is "fresh" when it is in the same queue,
+ * pending and has never been attempted (attempts = 0, so it never was in flight).
+ * Only fresh items are rewritten; the rewritten item keeps its id, key, createdAt and
+ * place in line, takes the higher of the two priorities, and *pzOut is
+ *   {"id": <the merged item>, "key": ..., "coalesced": true}.
+ *  - PATCH onto a fresh PATCH of the same URL, both bodies JSON objects: one PATCH whose
+ *    body is the composition of the two JSON merge patches (RFC 7396: applying it
+ *    equals applying both in order, nulls still delete) and whose headers are the
+ *    first's with the second's over them.
+ *  - PATCH onto a fresh POST (any URL), both bodies JSON objects: the POST, its body
+ *    with the patch applied (json_patch).
+ *  - PUT onto a fresh PUT or PATCH of the same URL: the PUT (method, URL, headers,
+ *    body) replaces it.
+ *  - PUT onto a fresh POST (any URL): the POST with the PUT's body.
+ *  - DELETE when every unfinished item of the entity is fresh and the oldest is a POST:
+ *    the create never reached the server, so all of them are removed and nothing is
+ *    stored; *pzOut is {"id": null, "key": null, "cancelled": [ids removed]}.
+ * Anything else (a POST, a tail that is not fresh, different URLs, bodies that are not
+ * JSON objects, a merge that would break maxBodyBytes or maxBytes) is appended as a
+ * new item. Limits (maxItems) apply only to a change that is appended.
  * Results: BGS_OK, BGS_INVALID_JSON, BGS_INVALID_ARGUMENT, BGS_INVALID_METHOD,
  * BGS_INVALID_URL, BGS_INVALID_PRIORITY, BGS_UNKNOWN_QUEUE, BGS_BODY_TOO_LARGE,
  * BGS_QUEUE_FULL. On failure nothing is stored.
@@ -164,11 +203,15 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
                 bgs_time now, char **pzOut /* OUT */);
 
 /*
- * Leases up to nMax ready items of zQueue: due items by priority then FIFO, only the
- * head of each entity, items whose lease expired included. Each claimed item counts an
- * attempt. *pzOut is a JSON array of
+ * Leases up to nMax ready items of zQueue: due items by priority (critical, high,
+ * normal, low) then FIFO, only the head of each entity, items whose lease expired
+ * included (with the same key). An item older than the queue's maxAgeMs is not handed
+ * out: it becomes a dead letter with reason "expired" and the next one is taken. Each
+ * claimed item counts an attempt; "attempt" is the lease's token for bgs_outcome.
+ * *pzOut is a JSON array of
  *   {"id", "key", "queue", "method", "url", "headers", "priority", "entity",
  *    "attempt", "bodySize", "leaseUntil"}.
+ * Results: BGS_OK, BGS_INVALID_ARGUMENT (nMax not in 1..10000), BGS_UNKNOWN_QUEUE.
  */
 int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
               char **pzOut /* OUT */);
@@ -182,7 +225,13 @@ int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody /* OUT */,
  *   {"id": 7, "attempt": 1, "status": 503,       (status 0 = network error / timeout)
  *    "headers": {"retry-after": "120"}}         (optional)
  * pBody/nBody: the response body when relevant (may be NULL/0).
- * *pzOut describes the decision: {"id", "state", "delayMs", "dueAt", "reason"}.
+ * *pzOut describes the decision: {"id", "state", "delayMs", "dueAt", "reason"}:
+ *   2xx -> "done"; 0, 408, 425, 429, 5xx -> "waiting" (reason "retry"), or "dead" with
+ *   reason "max-attempts" / "expired"; 409, 412 -> "conflict"; 401 -> "auth" (reason
+ *   "auth-required": waits for bgs_auth_release, never dies of it); any other status
+ *   -> "dead" (reason "rejected", or "unexpected-status" below 400).
+ * A 2xx for an earlier attempt of the item still counts (the request was delivered).
+ * Every accepted outcome is appended to the attempt log (bgs_attempts).
  * Results: BGS_OK, BGS_NOT_FOUND, BGS_STALE (the attempt is not the one in flight;
  * nothing changes), BGS_INVALID_JSON, BGS_INVALID_ARGUMENT.
  */
@@ -199,9 +248,76 @@ int bgs_status(bgs_engine *pEng, const char *zQueue, bgs_time now, char **pzOut 
 /*
  * Items for inspection, newest last. zJson (optional): {"queue", "state", "limit"}.
  * *pzOut is a JSON array of {"id","key","queue","method","url","state","priority",
- * "entity","attempts","dueAt","createdAt","updatedAt","lastStatus"}.
+ * "entity","attempts","dueAt","createdAt","updatedAt","lastStatus","reason"}.
+ * Dead letters are {"state": "dead"}.
  */
 int bgs_items(bgs_engine *pEng, const char *zJson, char **pzOut /* OUT */);
+
+/*
+ * The attempt log: one entry per accepted outcome, the newest nMaxAttemptLog kept
+ * (bgs_config). zJson (optional, NULL = {}): {"id": item id, "limit": 1..100000
+ * (default 100)}. *pzOut is a JSON array, oldest first, of the newest entries:
+ *   {"seq", "id", "attempt", "at" (ms), "status" (0 = network error), "state" (the
+ *    decision), "delayMs" (the backoff chosen, null unless waiting)}.
+ * Results: BGS_OK, BGS_INVALID_JSON, BGS_INVALID_ARGUMENT.
+ */
+int bgs_attempts(bgs_engine *pEng, const char *zJson, char **pzOut /* OUT */);
+
+/*
+ * Sends dead letter id again: back to pending with its attempt count at 0, the same
+ * id and idempotency key. It rejoins its entity: claimable at once when the entity
+ * has nothing unfinished, otherwise after the entity's current head (a head is never
+ * displaced, it may be in flight). Results: BGS_OK, BGS_NOT_FOUND, BGS_INVALID_STATE
+ * (the item is not dead).
+ */
+int bgs_dead_retry(bgs_engine *pEng, int64_t id, bgs_time now);
+
+/* Removes dead letter id for good. Results: BGS_OK, BGS_NOT_FOUND, BGS_INVALID_STATE. */
+int bgs_dead_discard(bgs_engine *pEng, int64_t id, bgs_time now);
+
+/*
+ * Fresh credentials arrived: every item waiting for them ("auth") in zQueue (NULL =
+ * all queues) becomes pending, claimable at once, attempts kept. *pzOut (may be NULL)
+ * gets {"released": n}. Results: BGS_OK, BGS_UNKNOWN_QUEUE.
+ */
+int bgs_auth_release(bgs_engine *pEng, const char *zQueue, bgs_time now, char **pzOut /* OUT */);
+
+/*
+ * Batching (queues with "batch": {"url", "maxItems"}). Claims up to maxItems ready
+ * items exactly as bgs_claim does (order, entity heads, leases, attempts, expiry) and
+ * builds one request for the batch endpoint. *pzOut:
+ *   {"method": "POST", "url": <batch url>, "headers": {"content-type": "application/json"},
+ *    "items": [<the claimed items, as bgs_claim gives them>]}
+ * The request body, *ppBody (*pnBody bytes; NULL/0 when no item was ready), is UTF-8 JSON:
+ *   {"items": [{"key": <idempotency key>, "method", "url", "headers": {...},
+ *               "body": "<text>"        when the body is UTF-8 without NUL bytes,
+ *               "bodyBase64": "<...>"   otherwise (RFC 4648, padded);
+ *               neither when the body is empty}]}
+ * Results: BGS_OK, BGS_UNKNOWN_QUEUE, BGS_NO_BATCH.
+ */
+int bgs_claim_batch(bgs_engine *pEng, const char *zQueue, bgs_time now, char **pzOut /* OUT */,
+                    unsigned char **ppBody /* OUT */, size_t *pnBody /* OUT */);
+
+/*
+ * Reports how a batch request ended. zJson:
+ *   {"items": [{"id", "attempt"}, ...]   (from bgs_claim_batch's items, 1..1000)
+ *    "status": 200,                      (the batch response's status; 0 = network error)
+ *    "headers": {"retry-after": "30"}}   (optional)
+ * pBody/nBody: the response body. A 2xx response is expected to be
+ *   {"results": [{"key": <idempotency key>, "status": 201,
+ *                 "headers": {...} (optional), "body": "<text>" (optional)}]}
+ * and each item gets its own result's outcome (the rules of bgs_outcome). An item with
+ * no result (or a result whose status is not an integer 0..999) is a failed attempt
+ * ("missing-from-batch", "bad-batch-result"). When the batch fails as a whole -- a
+ * non-2xx status, a network error, a 2xx whose body is not that JSON -- every item has a
+ * failed attempt (reason "batch-failed" / "bad-batch-response", Retry-After honoured),
+ * except for 401, which parks every item in "auth". *pzOut:
+ *   {"batch": "ok"|"failed"|"bad-response",
+ *    "results": [<bgs_outcome's decision per item>, or {"id", "error": "stale-outcome"}]}
+ * Results: BGS_OK (also for a failed batch), BGS_INVALID_JSON, BGS_INVALID_ARGUMENT.
+ */
+int bgs_batch_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,
+                      bgs_time now, char **pzOut /* OUT */);
 
 #ifdef __cplusplus
 }

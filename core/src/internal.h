@@ -111,7 +111,10 @@ typedef struct bgs__queue {
   int64_t nMaxItems;    /* unfinished items; 0 = unbounded */
   int64_t nMaxBytes;    /* unfinished body bytes; 0 = unbounded */
   int64_t nMaxBodyBytes;
+  int bCoalesce;        /* merge never-attempted changes of an entity on enqueue */
+  int nBatchMax;        /* items per batch request; 0 = the queue has no batch endpoint */
 } bgs__queue;
+#define BGS__BATCH_MAX 1000 /* upper bound of batch.maxItems */
 /* Loads queue zName; BGS_UNKNOWN_QUEUE (recorded) when it is not configured. */
 int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ);
 
@@ -119,6 +122,44 @@ int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ);
 /* The moment a Retry-After value names (delta-seconds or an IMF-fixdate HTTP date),
    or -1 when the value is not valid. */
 bgs_time bgs__retry_after_parse(const char *zValue, bgs_time now);
+
+/* ---- queue.c ---- */
+/* An absolute http(s) URL with a host and no whitespace or control characters. */
+int bgs__url_ok(const char *z);
+/* Leases up to nMax ready items of zQueue (waking due ones first, expiring those past the
+   queue's maxAgeMs) and appends their JSON objects, comma-separated, to pOut. *pn gets
+   the count; aId (nMax long, may be NULL) the ids in claim order. Inside a transaction. */
+int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
+                     sqlite3_str *pOut, int64_t *aId, int *pn);
+
+/* ---- coalesce.c ---- */
+/* A change being enqueued (validated; borrowed pointers). */
+typedef struct bgs__change {
+  const char *zQueue, *zMethod, *zUrl, *zHeaders, *zEntity;
+  int ePriority;
+  const void *pBody;
+  size_t nBody;
+} bgs__change;
+/* Merges c into its entity's never-attempted tail when the rules in bgsync.h allow.
+   On a merge or a cancellation *pbDone is 1 and *pzOut holds the enqueue result;
+   otherwise nothing changed. Inside the enqueue's transaction. */
+int bgs__coalesce(bgs_engine *pEng, const bgs__change *c, const bgs__queue *pQ, bgs_time now,
+                  char **pzOut, int *pbDone);
+
+/* ---- outcome.c ---- */
+/* One report, as bgs_outcome and bgs_batch_outcome apply it. */
+typedef struct bgs__report {
+  int64_t id;
+  int64_t nAttempt;
+  int iStatus;
+  char *zRetryAfter;   /* the retry-after header, or NULL (owned by the caller) */
+  const char *zReason; /* overrides the reason of a retry ("missing-from-batch"), or NULL */
+  int bRetry;          /* a failed batch: any status but 401 means retry (status still logged) */
+} bgs__report;
+/* Applies r inside the caller's transaction; *pzOut gets the decision JSON. BGS_STALE and
+   BGS_NOT_FOUND change nothing. */
+int bgs__outcome_apply(bgs_engine *pEng, const bgs__report *r, const void *pBody, size_t nBody,
+                       bgs_time now, char **pzOut);
 
 /* ---- entity.c ---- */
 /* After an item of zEntity finished (done, dead, removed): the next one becomes head. */

@@ -17,12 +17,8 @@
 
 #include "internal.h"
 
-typedef struct Outcome {
-  int64_t id;
-  int64_t nAttempt;
-  int iStatus;
-  char *zRetryAfter; /* the retry-after header, or NULL */
-} Outcome;
+/* A report (bgs__report, internal.h): the attempt it answers and what came back. */
+typedef bgs__report Outcome;
 
 typedef struct Item {
   int eState;
@@ -103,6 +99,7 @@ static int decide(bgs_engine *pEng, const Outcome *o, const Item *pItem, bgs_tim
   bgs__queue q;
   int rc;
   int s = o->iStatus;
+  if (o->bRetry && s != 401) s = 0; /* a batch that failed as a whole: each item retries */
   *pnDelay = 0;
   *pzReason = NULL;
   if (s >= 200 && s <= 299) {
@@ -148,7 +145,7 @@ static int decide(bgs_engine *pEng, const Outcome *o, const Item *pItem, bgs_tim
     return BGS_OK;
   }
   *peState = BGS__ST_WAITING;
-  *pzReason = "retry";
+  *pzReason = o->zReason ? o->zReason : "retry";
   return BGS_OK;
 }
 
@@ -207,7 +204,8 @@ static int apply(bgs_engine *pEng, const Outcome *o, const Item *pItem, int eSta
   return rc;
 }
 
-static int outcome_run(bgs_engine *pEng, const Outcome *o, bgs_time now, char **pzOut) {
+int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, size_t nBody,
+                       bgs_time now, char **pzOut) {
   Item item;
   int eState;
   int64_t nDelay;
@@ -216,10 +214,14 @@ static int outcome_run(bgs_engine *pEng, const Outcome *o, bgs_time now, char **
   int bSuccess = o->iStatus >= 200 && o->iStatus <= 299;
   memset(&item, 0, sizeof(item));
   rc = item_read(pEng, o->id, &item);
+  (void)pBody; /* response bodies matter for conflicts (conflict.c) */
+  (void)nBody;
   if (rc == BGS_OK) {
     int bFinished = item.eState == BGS__ST_DONE || item.eState == BGS__ST_DEAD;
     int bCurrent = item.eState == BGS__ST_INFLIGHT && item.nAttempts == o->nAttempt;
-    if (bFinished || (!bCurrent && !bSuccess)) {
+    /* A late success must name an attempt that was handed out. */
+    int bIssued = o->nAttempt >= 1 && o->nAttempt <= item.nAttempts;
+    if (bFinished || (!bCurrent && !(bSuccess && bIssued))) {
       rc = bgs__err(pEng, BGS_STALE, "item %lld: attempt %lld is not in flight (state %s, attempt %lld)",
                     (long long)o->id, (long long)o->nAttempt, bgs__state_name(item.eState),
                     (long long)item.nAttempts);
@@ -236,8 +238,6 @@ int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
                 bgs_time now, char **pzOut) {
   Outcome o;
   int rc;
-  (void)pBody; /* response bodies matter for conflicts and batches (later) */
-  (void)nBody;
   if (pEng == NULL || pzOut == NULL) return BGS_MISUSE;
   *pzOut = NULL;
   bgs__enter(pEng, now);
@@ -246,7 +246,7 @@ int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
   if (rc == BGS_OK) rc = outcome_read(pEng, zJson, &o);
   if (rc == BGS_OK) rc = bgs__begin(pEng);
   if (rc == BGS_OK) {
-    rc = outcome_run(pEng, &o, now, pzOut);
+    rc = bgs__outcome_apply(pEng, &o, pBody, nBody, now, pzOut);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
     if (rc != BGS_OK) {
       free(*pzOut);

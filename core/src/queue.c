@@ -1,5 +1,6 @@
 /*
- * queue.c -- enqueue and claim: FIFO within a priority, only entity heads, leases.
+ * queue.c -- enqueue (with coalescing) and claim: FIFO within a priority, only entity
+ * heads, leases, expiry of items past their queue's maxAgeMs.
  *
  * Invariants:
  *  - an item is claimable iff state = pending and head = 1 (index items_ready);
@@ -7,7 +8,11 @@
  *    through range scans on their own indexes, so its cost does not grow with the
  *    number of items that are not yet due;
  *  - an item in flight is never handed out again while its lease holds; each claim
- *    counts an attempt, and the attempt number is the lease's token (see outcome.c).
+ *    counts an attempt, and the attempt number is the lease's token (see outcome.c);
+ *  - an item older than its queue's maxAgeMs is never sent: a claim that meets it makes
+ *    it a dead letter ("expired") and takes the next one;
+ *  - coalescing only ever touches items with attempts = 0 and state = pending: a change
+ *    that may have reached the server is never rewritten (rules in bgsync.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +36,7 @@ static int method_ok(const char *z) {
 
 /* Absolute http(s) URL with a host and no whitespace or control characters. The glue
    resolves relative URLs and applies the origin allow-list before this. */
-static int url_ok(const char *z) {
+int bgs__url_ok(const char *z) {
   const char *zHost;
   const unsigned char *p;
   if (strncmp(z, "https://", 8) == 0) zHost = z + 8;
@@ -105,7 +110,7 @@ static int args_read(bgs_engine *pEng, const char *zJson, EnqueueArgs *a) {
     goto done;
   }
   a->zUrl = bgs__strdup((const char *)sqlite3_column_text(pStmt, 5));
-  if (a->zUrl && !url_ok(a->zUrl)) {
+  if (a->zUrl && !bgs__url_ok(a->zUrl)) {
     rc = bgs__err(pEng, BGS_INVALID_URL, "url must be an absolute http(s) URL");
     goto done;
   }
@@ -169,10 +174,6 @@ done:
 static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue *pQ,
                         size_t nBody) {
   sqlite3_stmt *pStmt;
-  if ((int64_t)nBody > pQ->nMaxBodyBytes) {
-    return bgs__err(pEng, BGS_BODY_TOO_LARGE, "body of %lld bytes; queue '%s' allows %lld",
-                    (long long)nBody, a->zQueue, (long long)pQ->nMaxBodyBytes);
-  }
   if (pQ->nMaxItems <= 0 && pQ->nMaxBytes <= 0) return BGS_OK;
   pStmt = bgs__stmt(pEng,
                     "SELECT count(*), coalesce(sum(body_size), 0) FROM items"
@@ -240,9 +241,26 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
   if (rc == BGS_OK) rc = args_read(pEng, zJson, &a);
   if (rc == BGS_OK) rc = bgs__begin(pEng);
   if (rc == BGS_OK) {
+    int bDone = 0;
     rc = bgs__queue_load(pEng, a.zQueue, &q);
-    if (rc == BGS_OK) rc = limits_check(pEng, &a, &q, nBody);
-    if (rc == BGS_OK) rc = enqueue_insert(pEng, &a, pBody, nBody, now, pzOut);
+    if (rc == BGS_OK && (int64_t)nBody > q.nMaxBodyBytes) {
+      rc = bgs__err(pEng, BGS_BODY_TOO_LARGE, "body of %lld bytes; queue '%s' allows %lld",
+                    (long long)nBody, a.zQueue, (long long)q.nMaxBodyBytes);
+    }
+    if (rc == BGS_OK && q.bCoalesce && a.zEntity != NULL) {
+      bgs__change c;
+      c.zQueue = a.zQueue;
+      c.zMethod = a.zMethod;
+      c.zUrl = a.zUrl;
+      c.zHeaders = a.zHeaders;
+      c.zEntity = a.zEntity;
+      c.ePriority = a.ePriority;
+      c.pBody = pBody;
+      c.nBody = nBody;
+      rc = bgs__coalesce(pEng, &c, &q, now, pzOut, &bDone);
+    }
+    if (rc == BGS_OK && !bDone) rc = limits_check(pEng, &a, &q, nBody);
+    if (rc == BGS_OK && !bDone) rc = enqueue_insert(pEng, &a, pBody, nBody, now, pzOut);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
     if (rc != BGS_OK) {
       free(*pzOut);
@@ -270,59 +288,105 @@ static int claim_wake(bgs_engine *pEng, bgs_time now) {
   return BGS_OK;
 }
 
-static int claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
-                       sqlite3_str *pOut) {
-  sqlite3_stmt *pPick, *pLease;
-  int64_t *aId;
-  int n = 0, i, rc = BGS_OK;
-  aId = malloc(sizeof(*aId) * (size_t)nMax);
-  if (aId == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
-  pPick = bgs__stmt(pEng,
-                    "SELECT id FROM items WHERE queue = ?1 AND state = 0 AND head = 1"
-                    " ORDER BY priority, id LIMIT ?2");
-  if (pPick == NULL) {
-    free(aId);
-    return BGS_ERROR;
+/* Makes item id a dead letter because it outlived maxAgeMs; its entity moves on. */
+static int claim_expire(bgs_engine *pEng, int64_t id, bgs_time now) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "UPDATE items SET state = 5, reason = 'expired', due_at = ?2,"
+                                  " lease_until = NULL, updated_at = ?2 WHERE id = ?1"
+                                  " RETURNING entity");
+  char *zEntity = NULL;
+  int rc;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, id);
+  sqlite3_bind_int64(pStmt, 2, now);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  if (sqlite3_column_type(pStmt, 0) != SQLITE_NULL) {
+    zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
+    if (zEntity == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
   }
-  sqlite3_bind_text(pPick, 1, zQueue, -1, SQLITE_STATIC);
-  sqlite3_bind_int(pPick, 2, nMax);
-  while (n < nMax && sqlite3_step(pPick) == SQLITE_ROW) aId[n++] = sqlite3_column_int64(pPick, 0);
-  sqlite3_reset(pPick);
+  sqlite3_reset(pStmt);
+  rc = bgs__entity_advance(pEng, zEntity);
+  free(zEntity);
+  return rc;
+}
 
-  pLease = bgs__stmt(pEng,
-                     "UPDATE items SET state = 2, lease_until = ?2, attempts = attempts + 1,"
-                     " updated_at = ?3 WHERE id = ?1"
-                     " RETURNING json_object('id', id, 'key', key, 'queue', queue,"
-                     "  'method', method, 'url', url, 'headers', json(headers),"
-                     "  'priority', CASE priority WHEN 0 THEN 'critical' WHEN 1 THEN 'high'"
-                     "   WHEN 2 THEN 'normal' ELSE 'low' END,"
-                     "  'entity', entity, 'attempt', attempts, 'bodySize', body_size,"
-                     "  'leaseUntil', lease_until)");
-  for (i = 0; i < n && rc == BGS_OK; i++) {
-    if (pLease == NULL) {
+int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
+                     sqlite3_str *pOut, int64_t *aIdOut, int *pn) {
+  sqlite3_stmt *pPick, *pLease;
+  bgs__queue q;
+  int64_t *aId, *aCreated;
+  int n = 0, rc;
+  *pn = 0;
+  rc = bgs__queue_load(pEng, zQueue, &q);
+  if (rc != BGS_OK) return rc;
+  rc = claim_wake(pEng, now);
+  if (rc != BGS_OK) return rc;
+  aId = malloc(sizeof(*aId) * (size_t)nMax * 2);
+  if (aId == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  aCreated = aId + nMax;
+  /* Rounds: an expired item makes room (and may make a new entity head), so pick again
+     until nMax items are leased or a round expired nothing. */
+  while (rc == BGS_OK && n < nMax) {
+    int nPick = 0, nExpired = 0, i;
+    pPick = bgs__stmt(pEng,
+                      "SELECT id, created_at FROM items WHERE queue = ?1 AND state = 0 AND head = 1"
+                      " ORDER BY priority, id LIMIT ?2");
+    if (pPick == NULL) {
       rc = BGS_ERROR;
       break;
     }
-    sqlite3_reset(pLease);
-    sqlite3_bind_int64(pLease, 1, aId[i]);
-    sqlite3_bind_int64(pLease, 2, now + pEng->cfg.nLeaseMs);
-    sqlite3_bind_int64(pLease, 3, now);
-    if (sqlite3_step(pLease) != SQLITE_ROW) {
-      rc = bgs__sqlerr(pEng);
-      break;
+    sqlite3_bind_text(pPick, 1, zQueue, -1, SQLITE_STATIC);
+    sqlite3_bind_int(pPick, 2, nMax - n);
+    while (nPick < nMax - n && sqlite3_step(pPick) == SQLITE_ROW) {
+      aId[nPick] = sqlite3_column_int64(pPick, 0);
+      aCreated[nPick] = sqlite3_column_int64(pPick, 1);
+      nPick++;
     }
-    if (i > 0) sqlite3_str_appendchar(pOut, 1, ',');
-    sqlite3_str_appendall(pOut, (const char *)sqlite3_column_text(pLease, 0));
-    sqlite3_reset(pLease);
+    sqlite3_reset(pPick);
+    if (nPick == 0) break;
+    for (i = 0; i < nPick && rc == BGS_OK; i++) {
+      if (q.nMaxAgeMs > 0 && now > aCreated[i] + q.nMaxAgeMs) {
+        rc = claim_expire(pEng, aId[i], now);
+        nExpired++;
+        continue;
+      }
+      pLease = bgs__stmt(pEng,
+                         "UPDATE items SET state = 2, lease_until = ?2, attempts = attempts + 1,"
+                         " updated_at = ?3 WHERE id = ?1"
+                         " RETURNING json_object('id', id, 'key', key, 'queue', queue,"
+                         "  'method', method, 'url', url, 'headers', json(headers),"
+                         "  'priority', CASE priority WHEN 0 THEN 'critical' WHEN 1 THEN 'high'"
+                         "   WHEN 2 THEN 'normal' ELSE 'low' END,"
+                         "  'entity', entity, 'attempt', attempts, 'bodySize', body_size,"
+                         "  'leaseUntil', lease_until)");
+      if (pLease == NULL) {
+        rc = BGS_ERROR;
+        break;
+      }
+      sqlite3_bind_int64(pLease, 1, aId[i]);
+      sqlite3_bind_int64(pLease, 2, now + pEng->cfg.nLeaseMs);
+      sqlite3_bind_int64(pLease, 3, now);
+      if (sqlite3_step(pLease) != SQLITE_ROW) {
+        rc = bgs__sqlerr(pEng);
+        break;
+      }
+      if (n > 0) sqlite3_str_appendchar(pOut, 1, ',');
+      sqlite3_str_appendall(pOut, (const char *)sqlite3_column_text(pLease, 0));
+      sqlite3_reset(pLease);
+      if (aIdOut) aIdOut[n] = aId[i];
+      n++;
+    }
+    if (nExpired == 0) break;
   }
   free(aId);
+  *pn = n;
   return rc;
 }
 
 int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char **pzOut) {
   sqlite3_str *pOut;
   char *z;
-  int rc;
+  int rc, n = 0;
   if (pEng == NULL || zQueue == NULL || pzOut == NULL) return BGS_MISUSE;
   *pzOut = NULL;
   bgs__enter(pEng, now);
@@ -333,8 +397,7 @@ int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char
   sqlite3_str_appendchar(pOut, 1, '[');
   rc = bgs__begin(pEng);
   if (rc == BGS_OK) {
-    rc = claim_wake(pEng, now);
-    if (rc == BGS_OK) rc = claim_items(pEng, zQueue, nMax, now, pOut);
+    rc = bgs__claim_items(pEng, zQueue, nMax, now, pOut, NULL, &n);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
   }
   sqlite3_str_appendchar(pOut, 1, ']');

@@ -1,7 +1,8 @@
 /*
- * queue_config.c -- queues and their policies (backoff, limits). A queue must be
- * configured before items are enqueued into it, so a typo in a queue name is an
- * error, not a silently new queue.
+ * queue_config.c -- queues and their policies (backoff, limits, coalescing, batching).
+ * A queue must be configured before items are enqueued into it, so a typo in a queue
+ * name is an error, not a silently new queue. Options of later features live in the
+ * queues.extra JSON column ({"coalesce": 0|1, "batch": {"url", "maxItems"}}).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,79 @@ static int column_set(bgs_engine *pEng, const char *zName, const char *zColumn,
   return rc;
 }
 
+/* "coalesce": true|false and "batch": {"url", "maxItems"} | null, kept in queues.extra. */
+static int configure_extra(bgs_engine *pEng, const char *zJson, const char *zName) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "SELECT json_type(?1, '$.coalesce'), json_type(?1, '$.batch'),"
+                                  " json_type(?1, '$.batch.url'), json_extract(?1, '$.batch.url'),"
+                                  " json_type(?1, '$.batch.maxItems'),"
+                                  " json_extract(?1, '$.batch.maxItems')");
+  const char *zType;
+  int bCoalesce = -1; /* -1 = keep */
+  int bBatch = -1;    /* -1 = keep, 0 = remove, 1 = set */
+  char *zUrl = NULL;
+  int64_t nMax = 0;
+  int rc = BGS_OK;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  zType = (const char *)sqlite3_column_text(pStmt, 0);
+  if (zType != NULL) {
+    if (strcmp(zType, "true") == 0) bCoalesce = 1;
+    else if (strcmp(zType, "false") == 0) bCoalesce = 0;
+    else rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "coalesce must be true or false");
+  }
+  zType = (const char *)sqlite3_column_text(pStmt, 1);
+  if (rc == BGS_OK && zType != NULL) {
+    if (strcmp(zType, "null") == 0) {
+      bBatch = 0;
+    } else if (strcmp(zType, "object") != 0) {
+      rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "batch must be an object or null");
+    } else {
+      const char *zUrlType = (const char *)sqlite3_column_text(pStmt, 2);
+      const char *zMaxType = (const char *)sqlite3_column_text(pStmt, 4);
+      nMax = sqlite3_column_int64(pStmt, 5);
+      if (zUrlType == NULL || strcmp(zUrlType, "text") != 0 ||
+          !bgs__url_ok((const char *)sqlite3_column_text(pStmt, 3))) {
+        rc = bgs__err(pEng, BGS_INVALID_URL, "batch.url must be an absolute http(s) URL");
+      } else if (zMaxType == NULL || strcmp(zMaxType, "integer") != 0 || nMax < 1 ||
+                 nMax > BGS__BATCH_MAX) {
+        rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "batch.maxItems must be an integer from 1 to %d",
+                      BGS__BATCH_MAX);
+      } else {
+        bBatch = 1;
+        zUrl = bgs__strdup((const char *)sqlite3_column_text(pStmt, 3));
+        if (zUrl == NULL) rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
+      }
+    }
+  }
+  sqlite3_reset(pStmt);
+  if (rc == BGS_OK && bCoalesce >= 0) {
+    pStmt = bgs__stmt(pEng, "UPDATE queues SET extra = json_set(extra, '$.coalesce', ?2) WHERE name = ?1");
+    if (pStmt == NULL) rc = BGS_ERROR;
+    else {
+      sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+      sqlite3_bind_int(pStmt, 2, bCoalesce);
+      if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
+    }
+  }
+  if (rc == BGS_OK && bBatch >= 0) {
+    pStmt = bgs__stmt(pEng,
+                      "UPDATE queues SET extra = CASE WHEN ?2 IS NULL THEN json_remove(extra, '$.batch')"
+                      " ELSE json_set(extra, '$.batch', json_object('url', ?2, 'maxItems', ?3)) END"
+                      " WHERE name = ?1");
+    if (pStmt == NULL) rc = BGS_ERROR;
+    else {
+      sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+      if (zUrl) sqlite3_bind_text(pStmt, 2, zUrl, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(pStmt, 3, nMax);
+      if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
+    }
+  }
+  free(zUrl);
+  return rc;
+}
+
 static int configure(bgs_engine *pEng, const char *zJson, const char *zName) {
   sqlite3_stmt *pStmt;
   size_t i;
@@ -125,6 +199,8 @@ static int configure(bgs_engine *pEng, const char *zJson, const char *zName) {
       if (rc != BGS_OK) return rc;
     }
   }
+  rc = configure_extra(pEng, zJson, zName);
+  if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng, "SELECT initial_ms <= max_ms FROM queues WHERE name = ?1");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
@@ -167,7 +243,9 @@ int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now) {
 int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "SELECT backoff_kind, initial_ms, factor, max_ms, jitter,"
-                                  " max_attempts, max_age_ms, max_items, max_bytes, max_body_bytes"
+                                  " max_attempts, max_age_ms, max_items, max_bytes, max_body_bytes,"
+                                  " coalesce(json_extract(extra, '$.coalesce'), 0),"
+                                  " coalesce(json_extract(extra, '$.batch.maxItems'), 0)"
                                   " FROM queues WHERE name = ?1");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
@@ -185,6 +263,8 @@ int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
   pQ->nMaxItems = sqlite3_column_int64(pStmt, 7);
   pQ->nMaxBytes = sqlite3_column_int64(pStmt, 8);
   pQ->nMaxBodyBytes = sqlite3_column_int64(pStmt, 9);
+  pQ->bCoalesce = sqlite3_column_int(pStmt, 10) != 0;
+  pQ->nBatchMax = sqlite3_column_int(pStmt, 11);
   sqlite3_reset(pStmt);
   return BGS_OK;
 }

@@ -1,6 +1,6 @@
 /*
- * status.c -- read-only views: counts per state and queue, the next wake-up, and item
- * listings for inspectors. Nothing here writes.
+ * status.c -- read-only views: counts per state and queue, the next wake-up, item
+ * listings and the attempt log for inspectors. Nothing here writes.
  */
 #include <string.h>
 
@@ -102,6 +102,53 @@ int bgs_items(bgs_engine *pEng, const char *zJson, char **pzOut) {
   sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
   sqlite3_bind_int(pStmt, 2, eState);
   sqlite3_bind_int64(pStmt, 3, nLimit);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
+  sqlite3_reset(pStmt);
+  return rc;
+}
+
+int bgs_attempts(bgs_engine *pEng, const char *zJson, char **pzOut) {
+  static const char zSql[] =
+      "SELECT json_group_array(json_object('seq', seq, 'id', item_id, 'attempt', attempt,"
+      "  'at', at, 'status', status, 'state', decision, 'delayMs', delay_ms))"
+      " FROM (SELECT * FROM (SELECT * FROM attempts WHERE ?1 IS NULL OR item_id = ?1"
+      "  ORDER BY seq DESC LIMIT ?2) ORDER BY seq)";
+  sqlite3_stmt *pStmt;
+  int64_t id = 0, nLimit = 100;
+  int bId = 0, rc = BGS_OK;
+  const char *zType;
+  if (pEng == NULL || pzOut == NULL) return BGS_MISUSE;
+  *pzOut = NULL;
+  bgs__enter(pEng, -1);
+  if (zJson == NULL) zJson = "{}";
+  rc = bgs__json_object_check(pEng, zJson, "attempts filter");
+  if (rc != BGS_OK) return rc;
+  pStmt = bgs__stmt(pEng,
+                    "SELECT json_type(?1, '$.id'), json_extract(?1, '$.id'),"
+                    " json_type(?1, '$.limit'), json_extract(?1, '$.limit')");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  zType = (const char *)sqlite3_column_text(pStmt, 0);
+  if (zType != NULL && strcmp(zType, "null") != 0) {
+    if (strcmp(zType, "integer") != 0) rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "id must be an integer");
+    id = sqlite3_column_int64(pStmt, 1);
+    bId = 1;
+  }
+  zType = (const char *)sqlite3_column_text(pStmt, 2);
+  if (rc == BGS_OK && zType != NULL && strcmp(zType, "null") != 0) {
+    nLimit = sqlite3_column_int64(pStmt, 3);
+    if (strcmp(zType, "integer") != 0 || nLimit < 1 || nLimit > 100000) {
+      rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "limit must be an integer from 1 to 100000");
+    }
+  }
+  sqlite3_reset(pStmt);
+  if (rc != BGS_OK) return rc;
+  pStmt = bgs__stmt(pEng, zSql);
+  if (pStmt == NULL) return BGS_ERROR;
+  if (bId) sqlite3_bind_int64(pStmt, 1, id);
+  sqlite3_bind_int64(pStmt, 2, nLimit);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
   rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
   sqlite3_reset(pStmt);
