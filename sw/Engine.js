@@ -10,6 +10,12 @@
  * (their changes sit on top of the failed ones); the engine then reopens from the
  * store's last durable state. What resolved is stored; what rejected left nothing.
  * Reads (status, items, body) answer from memory at once.
+ *
+ * Open verifies what it loads (verifyStored below, then every chunk's CRC in
+ * bgs_image_load, then SQLite's own header checks in bgs_open). A damaged store fails
+ * with BgsyncError 'storage-corrupt' — or, with `onCorrupt: 'quarantine'`, is moved
+ * aside intact (store.quarantine()), a fresh store is started and the move is reported
+ * (engine.recovery, options.onRecovery): never a silently empty queue.
  */
 import { BgsyncError } from '../web/BgsyncError.js';
 import { EngineBinding } from './EngineBinding.js';
@@ -19,7 +25,12 @@ export class Engine {
    * @param {object} module  the loaded Emscripten module (loadEngineModule)
    * @param {object} store   a page store (MemoryStore, IndexedDbStore, FileStore, ...)
    * @param {{now?: () => number, seed?: number, leaseMs?: number,
-   *          installId?: string, queues?: object[]}} [options]
+   *          installId?: string, queues?: object[],
+   *          onCorrupt?: 'throw'|'quarantine', onRecovery?: (report: object) => void,
+   *          verify?: 'basic'|'deep'}} [options]
+   *   onCorrupt: what open does with a damaged store ('throw', the default, rejects with
+   *   'storage-corrupt'; 'quarantine' keeps it aside and starts fresh, see recovery).
+   *   verify: 'deep' also reads every item row at open (slower; finds damaged b-tree pages).
    */
   static async open(module, store, options = {}) {
     const engine = new Engine(new EngineBinding(module), store, options);
@@ -40,18 +51,52 @@ export class Engine {
     this._reloading = null;
     this._closed = false;
     this.stats = { flushes: 0, chunksWritten: 0, failedFlushes: 0, reloads: 0 };
+    this.seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
+    this.recovery = null; // {code, detail, movedTo, at} when open quarantined a damaged store
+    this._broken = null; // the error of a reload that failed; the next call retries it
   }
 
   async _load() {
-    const stored = await this.store.load();
-    const installId = this.options.installId ?? randomId();
+    let stored;
+    try {
+      stored = await this._openStored();
+    } catch (err) {
+      if (err?.code !== 'storage-corrupt' || this.options.onCorrupt !== 'quarantine') throw err;
+      const { movedTo } = await this.store.quarantine();
+      this.recovery = { code: 'storage-corrupt', detail: err.detail ?? String(err.message), movedTo, at: this.now() };
+      this.options.onRecovery?.(this.recovery);
+      stored = await this._openStored();
+    }
+    if (!stored) await this._mutate(() => undefined); // the new schema is durable before use
+  }
+
+  /** Loads and verifies the store and opens the engine over it; returns what was loaded. */
+  async _openStored() {
+    let stored;
+    try {
+      stored = await this.store.load();
+    } catch (err) {
+      throw toStorageError(err);
+    }
+    verifyStored(stored);
     this.eng = this.binding.open(stored, {
-      installId,
-      seed: this.options.seed ?? Math.floor(Math.random() * 2 ** 52),
+      installId: this.options.installId ?? randomId(),
+      seed: this.seed,
       leaseMs: this.options.leaseMs ?? 0,
       now: this.now(),
     });
-    if (!stored) await this._mutate(() => undefined); // the new schema is durable before use
+    this._storedSize = stored ? stored.size : undefined;
+    if (stored && this.options.verify === 'deep') {
+      try {
+        this.binding.items(this.eng, { limit: 2 ** 31 });
+      } catch (err) {
+        this.binding.close(this.eng);
+        this.eng = 0;
+        if (err?.code === 'storage-corrupt') throw err;
+        throw new BgsyncError('storage-corrupt', `reading every item failed: ${err?.message ?? err}`);
+      }
+    }
+    return stored;
   }
 
   _check() {
@@ -62,6 +107,7 @@ export class Engine {
   async _mutate(fn) {
     this._check();
     if (this._reloading) await this._reloading;
+    if (!this.eng) await this._recover();
     const value = fn(this.eng);
     return new Promise((resolve, reject) => {
       this._waiting.push({ resolve, reject, value });
@@ -90,9 +136,8 @@ export class Engine {
         const later = this._waiting;
         this._waiting = [];
         for (const w of [...batch, ...later]) w.reject(error);
-        this._reloading = this._reload();
-        await this._reloading;
-        this._reloading = null;
+        // A failed reload is kept in _broken; the next call retries it and rejects if it fails.
+        await this._recover().catch(() => {});
         continue;
       }
       for (const w of batch) w.resolve(w.value);
@@ -100,22 +145,36 @@ export class Engine {
     this._flushing = null;
   }
 
+  /**
+   * Reopens from the last durable state after a failed flush. If that fails too (the
+   * store is unreachable), the engine stays closed inside and the next call retries;
+   * until one succeeds every call rejects with the reload's error.
+   */
+  async _recover() {
+    if (!this._reloading) {
+      this._reloading = this._reload().then(
+        () => {
+          this._broken = null;
+        },
+        (err) => {
+          this._broken = toStorageError(err);
+        },
+      );
+    }
+    await this._reloading;
+    this._reloading = null;
+    if (!this.eng) throw this._broken ?? new BgsyncError('storage-failed', 'the engine could not reload');
+  }
+
   async _reload() {
-    this.binding.close(this.eng);
+    if (this.eng) this.binding.close(this.eng);
     this.eng = 0;
     this.stats.reloads++;
-    const stored = await this.store.load();
-    this.eng = this.binding.open(stored, {
-      installId: this.options.installId ?? randomId(),
-      seed: this.options.seed ?? 0,
-      leaseMs: this.options.leaseMs ?? 0,
-      now: this.now(),
-    });
-    this._storedSize = stored ? stored.size : undefined;
-    if (!stored) {
-      // Nothing was ever stored: the schema itself must become durable again.
-      this.binding.takeChanges(this.eng);
-    }
+    // Changes taken from the failed engine are gone with it; the durable state is the truth.
+    // A store that never stored anything reopens empty: its fresh schema stays dirty in
+    // memory and reaches the store with the next flush (discarding it would store pages
+    // that point to pages never written).
+    await this._openStored();
     for (const cfg of this.queueConfigs.values()) this.binding.configureQueue(this.eng, cfg, this.now());
     // Queue configurations re-applied in memory; they reach the store with the next flush.
   }
@@ -166,6 +225,40 @@ export class Engine {
     this.binding.close(this.eng);
     this.eng = 0;
     await this.store.close?.();
+  }
+}
+
+/**
+ * Checks what a store loaded before the engine sees it: a SQLite file of whole 4 KiB
+ * pages, every page present once, and a header that agrees with the size. Chunk CRCs
+ * are checked next, by bgs_image_load. Throws 'storage-corrupt' with the reason.
+ */
+export function verifyStored(stored) {
+  if (stored === null) return;
+  const fail = (why) => {
+    throw new BgsyncError('storage-corrupt', why);
+  };
+  const PAGE = 4096;
+  const { size, chunks } = stored;
+  if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE !== 0) fail(`bad file size ${size}`);
+  const live = size / PAGE;
+  const seen = new Uint8Array(live);
+  for (const c of chunks) {
+    if (!Number.isInteger(c.index) || c.index < 0 || c.index >= live) fail(`chunk ${c.index} is past the end`);
+    if (seen[c.index]) fail(`chunk ${c.index} appears twice`);
+    if (!(c.data instanceof Uint8Array) || c.data.length !== PAGE) fail(`chunk ${c.index} has a wrong length`);
+    seen[c.index] = 1;
+  }
+  const missing = seen.indexOf(0);
+  if (missing >= 0) fail(`chunk ${missing} of ${live} is missing`);
+  const head = chunks.find((c) => c.index === 0).data;
+  const magic = 'SQLite format 3\0';
+  for (let i = 0; i < magic.length; i++) if (head[i] !== magic.charCodeAt(i)) fail('not a SQLite database');
+  const dv = new DataView(head.buffer, head.byteOffset, PAGE);
+  if (dv.getUint16(16) !== PAGE) fail(`page size ${dv.getUint16(16)} is not ${PAGE}`);
+  // The in-header page count is valid when the change counter matches version-valid-for.
+  if (dv.getUint32(24) === dv.getUint32(92) && dv.getUint32(28) !== live) {
+    fail(`the header counts ${dv.getUint32(28)} pages, the store holds ${live}`);
   }
 }
 

@@ -8,6 +8,18 @@
  * transaction's `complete` (durability 'strict', so the data is on disk), and rejects
  * with the browser's own error on `abort` (QuotaExceededError, AbortError, ...).
  */
+import { BgsyncError } from '../../web/BgsyncError.js';
+
+function txDone(db, mode, fill) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(['chunks', 'meta'], mode, { durability: 'strict' });
+    fill(tx);
+    tx.oncomplete = () => resolve();
+    tx.onerror = (e) => e.preventDefault?.();
+    tx.onabort = () => reject(tx.error ?? new DOMException('transaction aborted', 'AbortError'));
+  });
+}
+
 export class IndexedDbStore {
   /** @param {{name?: string, indexedDB?: IDBFactory}} [options] */
   constructor({ name = 'default', indexedDB = globalThis.indexedDB } = {}) {
@@ -53,7 +65,11 @@ export class IndexedDbStore {
         out.chunks.push({ index: cursor.key, data: new Uint8Array(data), crc });
         cursor.continue();
       };
-      tx.oncomplete = () => resolve(out.size === undefined ? null : out);
+      tx.oncomplete = () => {
+        if (out.size !== undefined) resolve(out);
+        else if (out.chunks.length === 0) resolve(null); // a new store
+        else reject(new BgsyncError('storage-corrupt', 'chunks without a file size'));
+      };
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error ?? new DOMException('load aborted', 'AbortError'));
     });
@@ -64,7 +80,9 @@ export class IndexedDbStore {
     return new Promise((resolve, reject) => {
       const tx = db.transaction(['chunks', 'meta'], 'readwrite', { durability: 'strict' });
       const chunks = tx.objectStore('chunks');
-      for (const c of changes.chunks) chunks.put({ data: c.data, crc: c.crc }, c.index);
+      // slice(): c.data views the whole changes buffer, and structured clone would store
+      // all of it with every chunk.
+      for (const c of changes.chunks) chunks.put({ data: c.data.slice(), crc: c.crc }, c.index);
       const live = Math.ceil(changes.size / changes.chunkSize);
       chunks.delete(IDBKeyRange.lowerBound(live));
       tx.objectStore('meta').put(changes.size, 'size');
@@ -72,6 +90,46 @@ export class IndexedDbStore {
       tx.onerror = (e) => e.preventDefault?.(); // the abort handler reports it
       tx.onabort = () => reject(tx.error ?? new DOMException('write aborted', 'AbortError'));
     });
+  }
+
+  /**
+   * Keeps a damaged store for inspection: copies it into `bgsync:<name>.corrupt-<time>`
+   * (IndexedDB cannot rename a database), then empties this one in one transaction.
+   */
+  async quarantine() {
+    const stored = await this._readRaw();
+    const movedTo = `${this.dbName}.corrupt-${Date.now()}`;
+    const copy = new IndexedDbStore({ indexedDB: this.idb });
+    copy.dbName = movedTo;
+    const db = await copy._open();
+    await txDone(db, 'readwrite', (tx) => {
+      for (const [key, value] of stored.chunks) tx.objectStore('chunks').put(value, key);
+      for (const [key, value] of stored.meta) tx.objectStore('meta').put(value, key);
+    });
+    copy.close();
+    await txDone(await this._open(), 'readwrite', (tx) => {
+      tx.objectStore('chunks').clear();
+      tx.objectStore('meta').clear();
+    });
+    return { movedTo };
+  }
+
+  /** Every record as stored, whatever it holds (quarantine copies damaged data too). */
+  async _readRaw() {
+    const db = await this._open();
+    const out = { chunks: [], meta: [] };
+    await txDone(db, 'readonly', (tx) => {
+      for (const name of ['chunks', 'meta']) {
+        const req = tx.objectStore(name).openCursor();
+        req.onsuccess = () => {
+          const cursor = req.result;
+          if (!cursor) return;
+          out[name].push([cursor.key, cursor.value]);
+          cursor.continue();
+        };
+      }
+    });
+    return out;
   }
 
   close() {

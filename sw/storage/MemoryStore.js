@@ -33,5 +33,14 @@ export class MemoryStore {
     this.writes++;
   }
 
+  /** Moves the stored pages aside (kept in `quarantined`) and leaves the store empty. */
+  async quarantine() {
+    this.quarantined = this.quarantined ?? [];
+    this.quarantined.push({ size: this.size, chunks: this.chunks });
+    this.chunks = new Map();
+    this.size = undefined;
+    return { movedTo: `memory:quarantined[${this.quarantined.length - 1}]` };
+  }
+
   close() {}
 }
