@@ -1,13 +1,13 @@
 /**
  * createServer -- one HTTP server on 127.0.0.1 for the demo, the end-to-end tests and the
  * benchmarks: static files from a set of mounts, the reference API under /api, and
- * server controls under /__control (faults, log, reset) that the demo's panel and tests
- * use. Nothing is cached, so a rebuilt module is always what the browser gets.
+ * server controls under /__control (faults, log[?since=seq], reset, edit) that the demo's
+ * panel and tests use. Nothing is cached, so a rebuilt module is always what the browser gets.
  */
 import http from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
-import { ReferenceApi } from './ReferenceApi.js';
+import { ReferenceApi, etag, mergePatch } from './ReferenceApi.js';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -63,7 +63,28 @@ export async function createServer({ host = '127.0.0.1', port = 0, mounts, api =
         return send(400, { error: String(err.message) });
       }
     }
-    if (what === 'log' && req.method === 'GET') return send(200, api.log);
+    if (what === 'log' && req.method === 'GET') {
+      // ?since=<seq> answers only the newer entries (the demo's live request log polls this).
+      const since = Number(url.searchParams.get('since') ?? 0);
+      return send(200, since > 0 ? api.log.filter((e) => e.seq > since) : api.log);
+    }
+    if (what === 'edit' && req.method === 'POST') {
+      // "Someone else edited this": {collection, id, patch} is merged into the stored
+      // entity server-side (JSON merge patch), bumping its version (ETag), without going
+      // through /api, so the request log and idempotency records stay the clients' own.
+      try {
+        const { collection, id, patch } = JSON.parse(await readText(req));
+        if (typeof collection !== 'string' || typeof id !== 'string' || !patch || typeof patch !== 'object') {
+          throw new TypeError('edit needs {collection, id, patch}');
+        }
+        const current = api.store.get(collection, id);
+        if (!current) return send(404, { error: `no ${collection}/${id}` });
+        const saved = api.store.put(collection, id, mergePatch(current.doc, patch), api.now());
+        return send(200, { doc: saved.doc, etag: etag(saved.version) });
+      } catch (err) {
+        return send(400, { error: String(err.message) });
+      }
+    }
     if (what === 'reset' && req.method === 'POST') {
       api.reset();
       return send(200, { ok: true });
