@@ -102,9 +102,15 @@ class FileBackend {
     } catch (err) {
       if (err?.code !== 'ENOENT') throw err;
       handle = await this.fs.open(path, 'w+');
-      await this._syncDir(); // the new file's name is durable too
     }
-    const { size } = await handle.stat();
+    let size;
+    try {
+      await this._syncDir(); // the file's name is durable before any record in it is acknowledged
+      ({ size } = await handle.stat());
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
     this.log = { gen, handle, size };
     return this.log;
   }

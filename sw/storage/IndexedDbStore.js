@@ -79,13 +79,24 @@ export class IndexedDbStore {
     const db = await this._open();
     return new Promise((resolve, reject) => {
       const tx = db.transaction(['chunks', 'meta'], 'readwrite', { durability: 'strict' });
-      const chunks = tx.objectStore('chunks');
-      // slice(): c.data views the whole changes buffer, and structured clone would store
-      // all of it with every chunk.
-      for (const c of changes.chunks) chunks.put({ data: c.data.slice(), crc: c.crc }, c.index);
-      const live = Math.ceil(changes.size / changes.chunkSize);
-      chunks.delete(IDBKeyRange.lowerBound(live));
-      tx.objectStore('meta').put(changes.size, 'size');
+      try {
+        const chunks = tx.objectStore('chunks');
+        // slice(): c.data views the whole changes buffer, and structured clone would store
+        // all of it with every chunk.
+        for (const c of changes.chunks) chunks.put({ data: c.data.slice(), crc: c.crc }, c.index);
+        const live = Math.ceil(changes.size / changes.chunkSize);
+        chunks.delete(IDBKeyRange.lowerBound(live));
+        tx.objectStore('meta').put(changes.size, 'size');
+      } catch (err) {
+        // A request on a transaction that aborted meanwhile (or a clone error): nothing commits.
+        try {
+          tx.abort();
+        } catch {
+          // already aborted
+        }
+        reject(tx.error ?? err);
+        return;
+      }
       tx.oncomplete = () => resolve();
       tx.onerror = (e) => e.preventDefault?.(); // the abort handler reports it
       tx.onabort = () => reject(tx.error ?? new DOMException('write aborted', 'AbortError'));
