@@ -221,3 +221,135 @@ int64_t count_state(bgs_engine *pEng, const char *zState, bgs_time now) {
   bgs_free(zOut);
   return n;
 }
+
+bgs_engine *engine_with_config(const bgs_config *pCfg, const char *zQueueJson) {
+  bgs_image *pImg;
+  bgs_engine *pEng;
+  char zJson[1024];
+  CHECK_OK(bgs_image_new(&pImg));
+  CHECK_OK(bgs_open(pImg, pCfg, 1000, &pEng));
+  CHECK_OK(bgs_queue_configure(pEng, "{\"name\":\"q\",\"backoff\":{\"jitter\":\"none\"}}", 1000));
+  if (zQueueJson != NULL) {
+    int rc;
+    snprintf(zJson, sizeof(zJson), "{\"name\":\"q\",%s}", zQueueJson);
+    rc = bgs_queue_configure(pEng, zJson, 1000);
+    if (rc) fprintf(stderr, "configure: %s\n", bgs_errmsg(pEng));
+    CHECK_OK(rc);
+  }
+  return pEng;
+}
+
+bgs_engine *engine_with(const char *zQueueJson) {
+  bgs_config cfg = {0};
+  cfg.uSeed = 42;
+  cfg.zInstallId = "test";
+  return engine_with_config(&cfg, zQueueJson);
+}
+
+char *enqueue_raw(bgs_engine *pEng, const char *zJson, const char *zBody, bgs_time now) {
+  char *zOut = NULL;
+  int rc = bgs_enqueue(pEng, zJson, zBody, zBody ? strlen(zBody) : 0, now, &zOut);
+  if (rc) fprintf(stderr, "enqueue %s: %s\n", zJson, bgs_errmsg(pEng));
+  CHECK_OK(rc);
+  return zOut;
+}
+
+int claim_ids_in(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, int64_t *aId,
+                 int64_t *aAttempt) {
+  char *zOut = NULL;
+  char zPath[64];
+  int n, i;
+  CHECK_OK(bgs_claim(pEng, zQueue, nMax, now, &zOut));
+  n = (int)json_len(zOut, "$");
+  for (i = 0; i < n; i++) {
+    snprintf(zPath, sizeof(zPath), "$[%d].id", i);
+    if (aId) aId[i] = json_int(zOut, zPath);
+    snprintf(zPath, sizeof(zPath), "$[%d].attempt", i);
+    if (aAttempt) aAttempt[i] = json_int(zOut, zPath);
+  }
+  bgs_free(zOut);
+  return n;
+}
+
+static sqlite3_stmt *item_query(bgs_engine *pEng, int64_t id, const char *zField, char **pzItems) {
+  sqlite3_stmt *pStmt;
+  char zPath[128];
+  CHECK_OK(bgs_items(pEng, "{\"limit\":1000000}", pzItems));
+  snprintf(zPath, sizeof(zPath), "$.%s", zField);
+  CHECK(sqlite3_prepare_v2(json_db(),
+                           "SELECT json_extract(value, ?3) FROM json_each(?1)"
+                           " WHERE json_extract(value, '$.id') = ?2",
+                           -1, &pStmt, NULL) == SQLITE_OK);
+  sqlite3_bind_text(pStmt, 1, *pzItems, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 2, id);
+  sqlite3_bind_text(pStmt, 3, zPath, -1, SQLITE_TRANSIENT);
+  return pStmt;
+}
+
+void item_str(bgs_engine *pEng, int64_t id, const char *zField, char *zOut, size_t nOut) {
+  char *zItems = NULL;
+  sqlite3_stmt *pStmt = item_query(pEng, id, zField, &zItems);
+  const char *z = NULL;
+  if (sqlite3_step(pStmt) == SQLITE_ROW) z = (const char *)sqlite3_column_text(pStmt, 0);
+  snprintf(zOut, nOut, "%s", z ? z : "");
+  sqlite3_finalize(pStmt);
+  bgs_free(zItems);
+}
+
+int64_t item_int(bgs_engine *pEng, int64_t id, const char *zField) {
+  char *zItems = NULL;
+  sqlite3_stmt *pStmt = item_query(pEng, id, zField, &zItems);
+  int64_t v = -1;
+  if (sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_type(pStmt, 0) != SQLITE_NULL) {
+    v = sqlite3_column_int64(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  bgs_free(zItems);
+  return v;
+}
+
+int64_t items_count(bgs_engine *pEng, const char *zFilter) {
+  char *zOut = NULL;
+  int64_t n;
+  CHECK_OK(bgs_items(pEng, zFilter, &zOut));
+  n = json_len(zOut, "$");
+  bgs_free(zOut);
+  return n;
+}
+
+const char *body_text(bgs_engine *pEng, int64_t id) {
+  static char zBuf[4096];
+  unsigned char *p = NULL;
+  size_t n = 0;
+  CHECK_OK(bgs_body(pEng, id, &p, &n));
+  CHECK(n < sizeof(zBuf));
+  if (n) memcpy(zBuf, p, n);
+  zBuf[n] = 0;
+  bgs_free(p);
+  return zBuf;
+}
+
+int64_t json_len(const char *zJson, const char *zPath) {
+  sqlite3_stmt *pStmt;
+  int64_t n;
+  CHECK(sqlite3_prepare_v2(json_db(), "SELECT json_array_length(?1, ?2)", -1, &pStmt, NULL) == SQLITE_OK);
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 2, zPath, -1, SQLITE_STATIC);
+  CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+  n = sqlite3_column_type(pStmt, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(pStmt, 0);
+  sqlite3_finalize(pStmt);
+  return n;
+}
+
+int same_json(const char *zA, const char *zB) {
+  sqlite3_stmt *pStmt;
+  int b;
+  CHECK(sqlite3_prepare_v2(json_db(), "SELECT json(?1) = json(?2)", -1, &pStmt, NULL) == SQLITE_OK);
+  sqlite3_bind_text(pStmt, 1, zA, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 2, zB, -1, SQLITE_STATIC);
+  CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+  b = sqlite3_column_int(pStmt, 0);
+  sqlite3_finalize(pStmt);
+  if (!b) fprintf(stderr, "json differs:\n  %s\n  %s\n", zA, zB);
+  return b;
+}

@@ -52,3 +52,32 @@ void json_str(const char *zJson, const char *zPath, char *zOut, size_t nOut);
 int64_t count_state(bgs_engine *pEng, const char *zState, bgs_time now);
 
 #endif
+
+/* ---- helpers for the decision tests ---- */
+
+/* An engine like engine_new, whose queue "q" is then configured with zQueueJson
+   (members of the configuration object, e.g. "\"maxAttempts\":3"), or NULL. */
+bgs_engine *engine_with(const char *zQueueJson);
+/* The same with a config (seed, lease, log size). */
+bgs_engine *engine_with_config(const bgs_config *pCfg, const char *zQueueJson);
+
+/* Enqueues zJson (a full enqueue object) with a text body (may be NULL); checks BGS_OK and
+   returns the result JSON (free with bgs_free). */
+char *enqueue_raw(bgs_engine *pEng, const char *zJson, const char *zBody, bgs_time now);
+
+/* Claims up to nMax of zQueue, like claim_ids. */
+int claim_ids_in(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, int64_t *aId,
+                 int64_t *aAttempt);
+
+/* A field of item id as bgs_items lists it (text / integer; "" / -1 when absent). */
+void item_str(bgs_engine *pEng, int64_t id, const char *zField, char *zOut, size_t nOut);
+int64_t item_int(bgs_engine *pEng, int64_t id, const char *zField);
+/* Number of items bgs_items lists for a filter (NULL = all). */
+int64_t items_count(bgs_engine *pEng, const char *zFilter);
+/* The body of item id as a NUL-terminated string (static buffer). */
+const char *body_text(bgs_engine *pEng, int64_t id);
+
+/* json_array_length at a path ("$" for the top). */
+int64_t json_len(const char *zJson, const char *zPath);
+/* 1 when two JSON texts are equal after normalization (json()). */
+int same_json(const char *zA, const char *zB);
