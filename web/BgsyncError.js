@@ -24,6 +24,7 @@ export const MESSAGES = Object.freeze({
   'storage-failed': 'The storage layer failed; the call was not saved.',
   'storage-corrupt': 'The stored queue is damaged.',
   'batch-not-configured': 'The queue has no batch endpoint.',
+  'invalid-document': 'A document is not a JSON object within the limits (1 MiB, 64 levels deep).',
   // Raised by the JavaScript glue.
   'storage-quota': 'The browser refused to store more data (quota exceeded); the call was not saved.',
   'engine-closed': 'The engine is closed.',

@@ -55,7 +55,9 @@ typedef int64_t bgs_time;
   XX(INVALID_STATE, 14, "invalid-state", "the item is not in a state that allows it")  \
   XX(STORAGE, 15, "storage-failed", "the storage layer failed")                        \
   XX(CORRUPT, 16, "storage-corrupt", "the stored database is damaged")             \
-  XX(NO_BATCH, 17, "batch-not-configured", "the queue has no batch endpoint")
+  XX(NO_BATCH, 17, "batch-not-configured", "the queue has no batch endpoint")          \
+  XX(INVALID_DOCUMENT, 18, "invalid-document",                                         \
+     "a document is not a JSON object within the size and depth limits")
 
 typedef enum {
 #define BGS__ENUM(name, value, code, msg) BGS_##name = value,
@@ -318,6 +320,110 @@ int bgs_claim_batch(bgs_engine *pEng, const char *zQueue, bgs_time now, char **p
  */
 int bgs_batch_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,
                       bgs_time now, char **pzOut /* OUT */);
+
+/* ---------------------------------------------------------------------------------
+ * Conflicts (conflict.c, merge.c)
+ *
+ * Reference conflict protocol (what the glue and a server speak):
+ *  - An item edited from a known server version carries it: enqueue's "baseVersion"
+ *    (the ETag the app read, 1..1024 bytes), optionally "baseDocument" (the JSON object
+ *    it was edited from; needed for "merge"), "editedAt" (ms; for the newer-wins rule)
+ *    and "conflictStrategy" (see below). The claim returns "baseVersion" (or null); the
+ *    glue sends it verbatim as `If-Match: <baseVersion>`.
+ *  - The server answers a stale If-Match with 412 (or a semantic conflict with 409),
+ *    and the body of that response is the CURRENT document as JSON, its version in the
+ *    `ETag` header. The glue reports it like any outcome: bgs_outcome with
+ *    {"id", "attempt", "status": 412, "headers": {"etag": "\"v7\""}} and the body bytes.
+ *    The decision then carries "conflict": {"id", "strategy", "state", "needsRemote",
+ *    "custom", "resolution", "reason", "fields"}, and "state" is the item's new state
+ *    (done, pending or conflict).
+ *  - When the response has no usable document (no body, not a JSON object, past the
+ *    limits below, or no ETag), the conflict is parked with "needsRemote": true (except
+ *    server-wins, which needs nothing); the glue then GETs the item's URL and hands in
+ *    the body and ETag with bgs_conflict_remote (NULL, NULL after a 404/410: gone).
+ *  - A re-send against a new version (client-wins, a successful merge, a resolution
+ *    that keeps the local side or gives a document) is a NEW request: the item goes back
+ *    to pending with baseVersion = the remote version (so If-Match follows; an item
+ *    header if-match is rewritten too) and a new idempotency key "<key>.r<round>" that
+ *    stays the same on its own retries. A server that replays the stored response of a
+ *    known key would otherwise answer the old 412 forever. A merged or given document
+ *    replaces the body; a PATCH then becomes a PUT of the whole document.
+ *  - After a 2xx whose response carries an ETag, later unfinished items of the same
+ *    entity that carried the same baseVersion now carry that ETag (their edits build on
+ *    the delivered one, so they must not conflict with it).
+ *
+ * Strategies, per queue (bgs_queue_configure "conflict", replaces the previous one) and
+ * per item (enqueue "conflictStrategy": a name, or an object patched over the queue's):
+ *   {"strategy": "server-wins"|"client-wins"|"merge"|"manual"|"custom",  (manual)
+ *    "fields": {"title": "prefer-local"|"prefer-remote"|"newer-wins"|"unresolvable",
+ *               "address.city": ...},    (dotted paths; a rule covers the fields below)
+ *    "default": "unresolvable",          (the rule of fields without one)
+ *    "timeField": "updatedAt"}   (the remote document's member with its edit time: ms
+ *                                 since the epoch or an ISO-8601 date, for newer-wins:
+ *                                 local editedAt later -> local, tie -> remote, either
+ *                                 time unknown -> unresolvable)
+ *   server-wins  item done, reason "server-wins" (body kept), conflict resolved;
+ *   client-wins  re-sent against the remote version (needs only the ETag);
+ *   merge        three-way merge of baseDocument, the local document (the body; for a
+ *                PATCH the body applied as a JSON merge patch to baseDocument) and the
+ *                remote document; re-sent when every field was decided, else parked
+ *                with the unresolvable "fields" and the partial "merged" document;
+ *   manual       parked; custom: parked with "custom": true for a resolver in the glue,
+ *                which answers through bgs_conflict_resolve.
+ * Every conflict is a row in the inbox (bgs_conflicts), also those resolved at once.
+ * A parked item stays in state conflict and blocks its entity until it is resolved.
+ * Re-sends per item are bounded (16 rounds); past that the conflict is parked.
+ * ------------------------------------------------------------------------------- */
+
+/* Documents larger or nested deeper than this are BGS_INVALID_DOCUMENT. */
+#define BGS_MAX_DOCUMENT_BYTES (1024 * 1024)
+#define BGS_MAX_DOCUMENT_DEPTH 64
+
+/*
+ * Conflicts for inspection, oldest first. zJson (optional): {"state": "open"|"resolved"|
+ * "all" (default), "queue", "entity", "itemId", "limit" (1000, the newest)}. *pzOut is a
+ * JSON array of {"id", "itemId", "queue", "entity", "method", "url", "status",
+ * "strategy", "state": "open"|"resolved", "needsRemote", "custom", "remoteDeleted",
+ * "base", "local", "remote" (documents or null), "baseVersion", "remoteVersion",
+ * "fields" (unresolvable paths), "merged", "resolution" ("server-wins", "client-wins",
+ * "merged", "keep-local", "keep-remote", "document" or null), "reason", "itemState",
+ * "createdAt", "resolvedAt"}. Results: BGS_OK, BGS_INVALID_JSON, BGS_INVALID_ARGUMENT.
+ */
+int bgs_conflicts(bgs_engine *pEng, const char *zJson, char **pzOut /* OUT */);
+
+/*
+ * Hands in the current remote document of open conflict id (after needsRemote): zDoc is
+ * the JSON object, zVersion its ETag (required with a document). zDoc NULL means the
+ * resource is gone (404/410). The conflict's strategy then runs again. *pzOut is the
+ * conflict as bgs_conflicts lists it. Results: BGS_OK, BGS_NOT_FOUND, BGS_INVALID_STATE
+ * (not open), BGS_INVALID_DOCUMENT, BGS_INVALID_ARGUMENT; on failure nothing changes.
+ */
+int bgs_conflict_remote(bgs_engine *pEng, int64_t id, const char *zDoc, const char *zVersion,
+                        bgs_time now, char **pzOut /* OUT */);
+
+/*
+ * Resolves open conflict id. zJson:
+ *   {"keep": "remote"}       drop the local change (item done, reason "keep-remote");
+ *   {"keep": "local"}        re-send the local change against the remote version;
+ *   {"document": {...}}      send this document instead (PUT semantics);
+ * optionally "version": the remote version to send against (when it is not known).
+ * *pzOut is the conflict as bgs_conflicts lists it. Results: BGS_OK, BGS_NOT_FOUND,
+ * BGS_INVALID_STATE (not open, or the remote version unknown), BGS_INVALID_JSON,
+ * BGS_INVALID_ARGUMENT, BGS_INVALID_DOCUMENT; on failure nothing changes.
+ */
+int bgs_conflict_resolve(bgs_engine *pEng, int64_t id, const char *zJson, bgs_time now,
+                         char **pzOut /* OUT */);
+
+/*
+ * The three-way merge on its own (tests, tools). zBase, zLocal, zRemote: JSON objects;
+ * zRules (optional): {"fields", "default", "timeField"} as above plus "localTime" (ms).
+ * *pzOut: {"merged": {...}, "conflicts": ["path", ...]}; merged keeps the remote value
+ * at each unresolvable path. Objects merge key by key, recursively; arrays and scalars
+ * are atomic; an absent key is a delete. Results: BGS_OK, BGS_INVALID_DOCUMENT,
+ * BGS_INVALID_JSON, BGS_INVALID_ARGUMENT.
+ */
+int bgs_merge3(bgs_engine *pEng, const char *zBase, const char *zLocal, const char *zRemote,
+               const char *zRules, char **pzOut /* OUT */);
 
 #ifdef __cplusplus
 }

@@ -155,6 +155,7 @@ typedef struct bgs__report {
   char *zRetryAfter;   /* the retry-after header, or NULL (owned by the caller) */
   const char *zReason; /* overrides the reason of a retry ("missing-from-batch"), or NULL */
   int bRetry;          /* a failed batch: any status but 401 means retry (status still logged) */
+  const char *zJson;   /* the report as JSON; conflict.c reads its "headers" (ETag), or NULL */
 } bgs__report;
 /* Applies r inside the caller's transaction; *pzOut gets the decision JSON. BGS_STALE and
    BGS_NOT_FOUND change nothing. */
@@ -164,5 +165,38 @@ int bgs__outcome_apply(bgs_engine *pEng, const bgs__report *r, const void *pBody
 /* ---- entity.c ---- */
 /* After an item of zEntity finished (done, dead, removed): the next one becomes head. */
 int bgs__entity_advance(bgs_engine *pEng, const char *zEntity);
+
+/* ---- merge.c, conflict.c: conflicts (protocol in bgsync.h) ---- */
+enum { BGS__RULE_PREFER_LOCAL = 0, BGS__RULE_PREFER_REMOTE = 1, BGS__RULE_NEWER_WINS = 2,
+       BGS__RULE_UNRESOLVABLE = 3 }; /* names in merge.c: must match */
+typedef struct bgs__merge_rules {
+  const char *zRules;  /* {"fields": {path: rule}, "default": rule, "timeField"}, or NULL */
+  int64_t nLocalTime;  /* the local edit time (ms), -1 = unknown */
+  int64_t nRemoteTime; /* the remote document's edit time (ms), -1 = unknown */
+} bgs__merge_rules;
+int bgs__rule_from_name(const char *zName); /* -1 when unknown */
+/* BGS_OK when rules (or a conflict configuration) has valid fields/default/timeField. */
+int bgs__rules_check(bgs_engine *pEng, const char *zRules);
+/* The remote document's edit time per zRules' timeField, or -1. */
+int64_t bgs__remote_time(bgs_engine *pEng, const char *zRules, const char *zRemote);
+/* BGS_OK when zDoc (nDoc bytes) is a JSON object within the document limits;
+   BGS_INVALID_DOCUMENT (recorded, zWhat names it) otherwise. */
+int bgs__doc_check(bgs_engine *pEng, const char *zDoc, size_t nDoc, const char *zWhat);
+/* Three-way merge of checked documents: *pzMerged the merged object, *pzConflicts a JSON
+   array of unresolvable paths ("[]" when none); both malloc'd. */
+int bgs__merge3(bgs_engine *pEng, const char *zBase, const char *zLocal, const char *zRemote,
+                const bgs__merge_rules *pRules, char **pzMerged, char **pzConflicts);
+/* bgs_queue_configure: validates and stores zJson's "conflict" for queue zQueue. */
+int bgs__conflict_configure(bgs_engine *pEng, const char *zJson, const char *zQueue);
+/* bgs_enqueue: validates baseVersion, baseDocument, editedAt, conflictStrategy; *pzExtra
+   gets the items.extra JSON to store (malloc'd), or NULL when none was given. */
+int bgs__conflict_enqueue_fields(bgs_engine *pEng, const char *zJson, char **pzExtra);
+/* An outcome put item iItem into state conflict: records it, applies its strategy and
+   rewrites *pzOut (the decision JSON). zReport: the report JSON whose "headers" give
+   the ETag, or NULL. Inside the outcome's transaction. */
+int bgs__conflict_arise(bgs_engine *pEng, int64_t iItem, int iStatus, const char *zReport,
+                        const void *pBody, size_t nBody, bgs_time now, char **pzOut);
+/* Item iItem was delivered: later items of its entity move to the ETag in zReport. */
+int bgs__conflict_delivered(bgs_engine *pEng, int64_t iItem, const char *zReport);
 
 #endif

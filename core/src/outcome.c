@@ -3,7 +3,7 @@
  *
  *   2xx                                 -> done
  *   0 (network error, timeout), 408, 425, 429, 5xx -> waiting (backoff, Retry-After)
- *   409, 412                            -> conflict (resolved elsewhere)
+ *   409, 412                            -> conflict: its strategy decides (conflict.c)
  *   401                                 -> auth (waits for fresh credentials)
  *   other 4xx, 1xx, 3xx                 -> dead letter
  *
@@ -214,8 +214,6 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
   int bSuccess = o->iStatus >= 200 && o->iStatus <= 299;
   memset(&item, 0, sizeof(item));
   rc = item_read(pEng, o->id, &item);
-  (void)pBody; /* response bodies matter for conflicts (conflict.c) */
-  (void)nBody;
   if (rc == BGS_OK) {
     int bFinished = item.eState == BGS__ST_DONE || item.eState == BGS__ST_DEAD;
     int bCurrent = item.eState == BGS__ST_INFLIGHT && item.nAttempts == o->nAttempt;
@@ -229,6 +227,11 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
   }
   if (rc == BGS_OK) rc = decide(pEng, o, &item, now, &eState, &nDelay, &zReason);
   if (rc == BGS_OK) rc = apply(pEng, o, &item, eState, nDelay, zReason, now, pzOut);
+  /* 409/412: the conflict's strategy decides what becomes of the item (conflict.c). */
+  if (rc == BGS_OK && eState == BGS__ST_CONFLICT) {
+    rc = bgs__conflict_arise(pEng, o->id, o->iStatus, o->zJson, pBody, nBody, now, pzOut);
+  }
+  if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__conflict_delivered(pEng, o->id, o->zJson);
   free(item.zQueue);
   free(item.zEntity);
   return rc;
@@ -244,6 +247,7 @@ int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
   memset(&o, 0, sizeof(o));
   rc = bgs__json_object_check(pEng, zJson, "outcome");
   if (rc == BGS_OK) rc = outcome_read(pEng, zJson, &o);
+  o.zJson = zJson;
   if (rc == BGS_OK) rc = bgs__begin(pEng);
   if (rc == BGS_OK) {
     rc = bgs__outcome_apply(pEng, &o, pBody, nBody, now, pzOut);

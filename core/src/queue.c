@@ -51,6 +51,7 @@ int bgs__url_ok(const char *z) {
 
 typedef struct EnqueueArgs {
   char *zQueue, *zMethod, *zUrl, *zHeaders, *zEntity;
+  char *zExtra; /* items.extra: base version/document, edit time, conflict strategy */
   int ePriority;
 } EnqueueArgs;
 
@@ -60,6 +61,7 @@ static void args_free(EnqueueArgs *a) {
   free(a->zUrl);
   free(a->zHeaders);
   free(a->zEntity);
+  free(a->zExtra);
 }
 
 /* Reads and validates the enqueue JSON into a (copies; the statement is reset after). */
@@ -163,6 +165,7 @@ static int args_read(bgs_engine *pEng, const char *zJson, EnqueueArgs *a) {
   }
 done:
   sqlite3_reset(pStmt);
+  if (rc == BGS_OK) rc = bgs__conflict_enqueue_fields(pEng, zJson, &a->zExtra);
   if (rc == BGS_OK && (a->zQueue == NULL || a->zMethod == NULL || a->zUrl == NULL ||
                        a->zHeaders == NULL)) {
     rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
@@ -197,11 +200,11 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   sqlite3_stmt *pStmt = bgs__stmt(
       pEng,
       "INSERT INTO items(key, queue, method, url, headers, body, body_size, priority, entity,"
-      " state, head, due_at, created_at, updated_at)"
+      " state, head, due_at, created_at, updated_at, extra)"
       " VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
       "  ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM items WHERE entity = ?8"
       "   AND state IN " BGS__UNFINISHED_SQL "),"
-      "  ?9, ?9, ?9)");
+      "  ?9, ?9, ?9, ?10)");
   int64_t id;
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, a->zQueue, -1, SQLITE_STATIC);
@@ -213,6 +216,7 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   sqlite3_bind_int(pStmt, 7, a->ePriority);
   if (a->zEntity) sqlite3_bind_text(pStmt, 8, a->zEntity, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 9, now);
+  if (a->zExtra) sqlite3_bind_text(pStmt, 10, a->zExtra, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
   id = sqlite3_last_insert_rowid(pEng->db);
 
@@ -358,7 +362,8 @@ int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time no
                          "  'priority', CASE priority WHEN 0 THEN 'critical' WHEN 1 THEN 'high'"
                          "   WHEN 2 THEN 'normal' ELSE 'low' END,"
                          "  'entity', entity, 'attempt', attempts, 'bodySize', body_size,"
-                         "  'leaseUntil', lease_until)");
+                         "  'leaseUntil', lease_until,"
+                         "  'baseVersion', json_extract(extra, '$.baseVersion'))");
       if (pLease == NULL) {
         rc = BGS_ERROR;
         break;

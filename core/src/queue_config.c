@@ -201,6 +201,8 @@ static int configure(bgs_engine *pEng, const char *zJson, const char *zName) {
   }
   rc = configure_extra(pEng, zJson, zName);
   if (rc != BGS_OK) return rc;
+  rc = bgs__conflict_configure(pEng, zJson, zName); /* "conflict", conflict.c */
+  if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng, "SELECT initial_ms <= max_ms FROM queues WHERE name = ?1");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);

@@ -14,7 +14,7 @@
 
 #include "internal.h"
 
-#define BGS__SCHEMA_VERSION 1
+#define BGS__SCHEMA_VERSION 2
 
 static const char zSchemaV1[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;"
@@ -71,6 +71,31 @@ static const char zSchemaV1[] =
     ");"
     "CREATE INDEX attempts_item ON attempts(item_id, seq);";
 
+/* Version 2: the conflicts inbox (conflict.c). One row per 409/412 that met an item,
+   open (state 0) until resolved (state 1); documents as JSON text, NULL when unknown. */
+static const char zSchemaV2[] =
+    "CREATE TABLE conflicts("
+    "  id INTEGER PRIMARY KEY,"
+    "  item_id INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"      /* 409 or 412 */
+    "  strategy TEXT NOT NULL,"       /* the strategy that applied */
+    "  config TEXT NOT NULL,"         /* the effective conflict configuration, JSON */
+    "  state INTEGER NOT NULL DEFAULT 0," /* 0 open, 1 resolved */
+    "  needs_remote INTEGER NOT NULL DEFAULT 0," /* the glue must fetch the remote */
+    "  remote_gone INTEGER NOT NULL DEFAULT 0,"  /* the remote answered 404/410 */
+    "  base TEXT, local TEXT, remote TEXT,"
+    "  base_version TEXT, remote_version TEXT,"
+    "  fields TEXT NOT NULL DEFAULT '[]'," /* unresolvable paths, JSON array */
+    "  merged TEXT,"                  /* the (partial) merge or the document sent */
+    "  resolution TEXT,"
+    "  reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  resolved_at INTEGER"
+    ");"
+    "CREATE INDEX conflicts_open ON conflicts(state, id);"
+    "CREATE INDEX conflicts_item ON conflicts(item_id, id);"
+    "PRAGMA user_version = 2;";
+
 static int schema_version(bgs_engine *pEng, int *piVersion) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng, "PRAGMA user_version");
   if (pStmt == NULL) return bgs__sqlerr(pEng);
@@ -116,6 +141,7 @@ int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
   if (rc != BGS_OK) return rc;
   if (iVersion == 0) rc = schema_create(pEng, now, zInstallId);
   /* Migrations from older versions go here, one step per version, in order. */
+  if (rc == BGS_OK && iVersion < 2) rc = bgs__exec(pEng, zSchemaV2);
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
   if (rc == BGS_OK) rc = schema_read_meta(pEng);
