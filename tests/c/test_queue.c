@@ -174,3 +174,106 @@ TEST(test_queue_configure_rejects_bad_policies) {
   }
   bgs_close(pEng);
 }
+
+TEST(test_queue_claims_by_priority_then_fifo) {
+  bgs_engine *pEng = engine_new();
+  int64_t low = enqueue_with(pEng, "low", "\"priority\":\"low\"", 1000);
+  int64_t n1 = enqueue_with(pEng, "n1", "\"priority\":\"normal\"", 1001);
+  int64_t high = enqueue_with(pEng, "high", "\"priority\":\"high\"", 1002);
+  int64_t n2 = enqueue_simple(pEng, "n2", 1003); /* normal by default */
+  int64_t crit = enqueue_with(pEng, "crit", "\"priority\":\"critical\"", 1004);
+  int64_t high2 = enqueue_with(pEng, "high2", "\"priority\":\"high\"", 1005);
+  int64_t aId[8];
+  CHECK_EQ_I64(claim_ids(pEng, 8, 2000, aId, NULL), 6);
+  CHECK_EQ_I64(aId[0], crit);
+  CHECK_EQ_I64(aId[1], high);
+  CHECK_EQ_I64(aId[2], high2);
+  CHECK_EQ_I64(aId[3], n1);
+  CHECK_EQ_I64(aId[4], n2);
+  CHECK_EQ_I64(aId[5], low);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_a_claim_of_one_takes_the_most_urgent) {
+  bgs_engine *pEng = engine_new();
+  int64_t aId[2];
+  int64_t crit;
+  enqueue_with(pEng, "low", "\"priority\":\"low\"", 1000);
+  crit = enqueue_with(pEng, "crit", "\"priority\":\"critical\"", 1001);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 2000, aId, NULL), 1);
+  CHECK_EQ_I64(aId[0], crit);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_retried_item_keeps_its_priority_place) {
+  bgs_engine *pEng = engine_new();
+  int64_t aId[4], aAt[4];
+  int64_t crit = enqueue_with(pEng, "crit", "\"priority\":\"critical\"", 1000);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 2000, aId, aAt), 1);
+  CHECK_OK(report(pEng, crit, 1, 503, NULL, 2000, NULL, 0));
+  enqueue_simple(pEng, "n", 3000);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 40000, aId, aAt), 1);
+  CHECK_EQ_I64(aId[0], crit);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_item_limit_counts_only_unfinished_items) {
+  bgs_engine *pEng = engine_with("\"maxItems\":2");
+  int64_t aId[4], aAt[4];
+  char *zOut = NULL;
+  enqueue_simple(pEng, "a", 1000);
+  enqueue_simple(pEng, "b", 1000);
+  CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", NULL, 0, 1000, &zOut), BGS_QUEUE_FULL);
+  CHECK(zOut == NULL);
+  CHECK_EQ_I64(items_count(pEng, NULL), 2);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 2000, aId, aAt), 1);
+  CHECK_OK(report(pEng, aId[0], 1, 200, NULL, 2000, NULL, 0));
+  enqueue_simple(pEng, "c", 2001); /* room again */
+  bgs_close(pEng);
+}
+
+TEST(test_queue_byte_limit_is_queue_full_and_stores_nothing) {
+  bgs_engine *pEng = engine_with("\"maxBytes\":10");
+  char *zOut = NULL;
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", "123456", 6, 1000, &zOut));
+  bgs_free(zOut);
+  zOut = NULL;
+  CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", "12345", 5, 1000, &zOut), BGS_QUEUE_FULL);
+  CHECK(zOut == NULL);
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", "1234", 4, 1000, &zOut));
+  bgs_free(zOut);
+  CHECK_EQ_I64(items_count(pEng, NULL), 2);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_claim_rejects_bad_arguments) {
+  bgs_engine *pEng = engine_new();
+  char *zOut = NULL;
+  CHECK_RC(bgs_claim(pEng, "q", 0, 1, &zOut), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_claim(pEng, "q", 10001, 1, &zOut), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_claim(pEng, "nope", 1, 1, &zOut), BGS_UNKNOWN_QUEUE);
+  CHECK_RC(bgs_claim(pEng, NULL, 1, 1, &zOut), BGS_MISUSE);
+  CHECK(zOut == NULL);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_oversized_body_is_rejected_and_stores_nothing) {
+  bgs_engine *pEng = engine_with("\"maxBodyBytes\":8");
+  char *zOut = NULL;
+  CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", "123456789", 9, 1000, &zOut), BGS_BODY_TOO_LARGE);
+  CHECK(zOut == NULL);
+  CHECK_EQ_I64(items_count(pEng, NULL), 0);
+  bgs_close(pEng);
+}
+
+TEST(test_queue_configure_rejects_bad_coalesce_and_batch_options) {
+  bgs_engine *pEng = engine_new();
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"q\",\"coalesce\":1}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"q\",\"batch\":true}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"q\",\"batch\":{\"url\":\"/rel\",\"maxItems\":5}}", 1), BGS_INVALID_URL);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"q\",\"batch\":{\"url\":\"https://a.test/b\",\"maxItems\":0}}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"q\",\"batch\":{\"url\":\"https://a.test/b\",\"maxItems\":1001}}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_RC(bgs_queue_configure(pEng, "{\"name\":\"q\",\"batch\":{\"url\":\"https://a.test/b\"}}", 1), BGS_INVALID_ARGUMENT);
+  CHECK_OK(bgs_queue_configure(pEng, "{\"name\":\"q\",\"coalesce\":true,\"batch\":{\"url\":\"https://a.test/b\",\"maxItems\":3}}", 1));
+  bgs_close(pEng);
+}
