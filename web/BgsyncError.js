@@ -28,6 +28,7 @@ export const MESSAGES = Object.freeze({
   // Raised by the JavaScript glue.
   'storage-quota': 'The browser refused to store more data (quota exceeded); the call was not saved.',
   'engine-closed': 'The engine is closed.',
+  'storage-locked': 'Another service worker owns this queue\'s storage; the call was not saved.',
   'origin-not-allowed': 'Requests may only go to the app origin or an allowed origin.',
   'no-service-worker': 'No active service worker controls this page.',
   'timeout': 'The service worker did not answer in time.',
