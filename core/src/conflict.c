@@ -162,10 +162,12 @@ int bgs__conflict_enqueue_fields(bgs_engine *pEng, const char *zJson, char **pzE
   if (rc == BGS_OK && zConf != NULL) rc = config_check(pEng, zConf, "conflictStrategy");
   if (rc == BGS_OK && (zVersion || zDoc || zConf || nEdited >= 0)) {
     pStmt = bgs__stmt(pEng,
-                      "SELECT json_group_object(k, json(v)) FROM (VALUES"
-                      " ('baseVersion', CASE WHEN ?1 IS NOT NULL THEN json_quote(?1) END),"
-                      " ('baseDocument', ?2), ('editedAt', CAST(?3 AS TEXT)), ('conflict', ?4))"
-                      " AS t(k, v) WHERE v IS NOT NULL");
+                      "SELECT json_group_object(k, json(v)) FROM ("
+                      " SELECT 'baseVersion' AS k,"
+                      "  CASE WHEN ?1 IS NOT NULL THEN json_quote(?1) END AS v"
+                      " UNION ALL SELECT 'baseDocument', ?2"
+                      " UNION ALL SELECT 'editedAt', CAST(?3 AS TEXT)"
+                      " UNION ALL SELECT 'conflict', ?4) WHERE v IS NOT NULL");
     if (pStmt == NULL) rc = BGS_ERROR;
     else {
       if (zVersion) sqlite3_bind_text(pStmt, 1, zVersion, -1, SQLITE_STATIC);
