@@ -103,10 +103,11 @@ static int merge_bodies(bgs_engine *pEng, int64_t idTail, const bgs__change *c, 
   static const char zSql[] =
       "WITH RECURSIVE"
       " t(doc) AS (SELECT CAST(body AS TEXT) FROM items WHERE id = ?1),"
-      " ok(v) AS (SELECT ?3 = 3 OR (json_valid((SELECT doc FROM t))"
-      "   AND json_valid(CAST(?2 AS TEXT))"
-      "   AND json_type((SELECT doc FROM t)) = 'object'"
-      "   AND json_type(CAST(?2 AS TEXT)) = 'object')),"
+      /* CASE, not AND: json_type() raises an error on text that is not JSON. */
+      " ok(v) AS (SELECT CASE WHEN ?3 = 3 THEN 1"
+      "   WHEN json_valid((SELECT doc FROM t)) AND json_valid(CAST(?2 AS TEXT))"
+      "   THEN json_type((SELECT doc FROM t)) = 'object' AND json_type(CAST(?2 AS TEXT)) = 'object'"
+      "   ELSE 0 END),"
       " nulls(n, path) AS (SELECT row_number() OVER (ORDER BY id), fullkey"
       "   FROM json_tree(CASE WHEN ?3 = 1 AND (SELECT v FROM ok) THEN CAST(?2 AS TEXT) ELSE '{}' END)"
       "   WHERE type = 'null'),"

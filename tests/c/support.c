@@ -344,7 +344,14 @@ int64_t json_len(const char *zJson, const char *zPath) {
 int same_json(const char *zA, const char *zB) {
   sqlite3_stmt *pStmt;
   int b;
-  CHECK(sqlite3_prepare_v2(json_db(), "SELECT json(?1) = json(?2)", -1, &pStmt, NULL) == SQLITE_OK);
+  /* Member order does not matter: compare the sorted leaves (paths and values). */
+  CHECK(sqlite3_prepare_v2(json_db(),
+                           "SELECT json_valid(?1) AND json_valid(?2) AND"
+                           " (SELECT group_concat(fullkey || '=' || type || ':' || coalesce(atom, ''), ',')"
+                           "  FROM (SELECT * FROM json_tree(?1) ORDER BY fullkey)) ="
+                           " (SELECT group_concat(fullkey || '=' || type || ':' || coalesce(atom, ''), ',')"
+                           "  FROM (SELECT * FROM json_tree(?2) ORDER BY fullkey))",
+                           -1, &pStmt, NULL) == SQLITE_OK);
   sqlite3_bind_text(pStmt, 1, zA, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 2, zB, -1, SQLITE_STATIC);
   CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
