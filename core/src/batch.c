@@ -283,8 +283,9 @@ static int response_ok(bgs_engine *pEng, const void *pBody, size_t nBody, int *p
   *pbOk = 0;
   if (nBody == 0) return BGS_OK;
   pStmt = bgs__stmt(pEng,
-                    "SELECT json_valid(?1) AND json_type(?1) = 'object'"
-                    " AND json_type(?1, '$.results') = 'array'");
+                    /* CASE, not AND: json_type() raises an error on text that is not JSON. */
+                    "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object'"
+                    " AND json_type(?1, '$.results') = 'array' ELSE 0 END");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text64(pStmt, 1, (const char *)pBody, nBody, SQLITE_STATIC, SQLITE_UTF8);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
@@ -321,8 +322,10 @@ static int result_find(bgs_engine *pEng, const void *pResp, size_t nResp, int64_
       "   WHERE lower(h.key) = 'retry-after' AND h.type = 'text'),"
       " CASE WHEN json_type(r.value, '$.body') = 'text' THEN json_extract(r.value, '$.body') END"
       " FROM json_each(?1, '$.results') AS r"
-      " WHERE r.type = 'object' AND json_extract(r.value, '$.key') = (SELECT key FROM items WHERE id = ?2)"
-      "  AND (json_type(r.value, '$.headers') IS NULL OR json_type(r.value, '$.headers') = 'object')"
+      /* CASE guards: r.value of a string result is not JSON text. */
+      " WHERE CASE WHEN r.type = 'object' THEN"
+      "   json_extract(r.value, '$.key') = (SELECT key FROM items WHERE id = ?2)"
+      "   AND coalesce(json_type(r.value, '$.headers'), 'object') = 'object' ELSE 0 END"
       " ORDER BY r.key LIMIT 1");
   *piStatus = -1;
   *pzRetryAfter = NULL;
