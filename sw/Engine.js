@@ -34,8 +34,17 @@ export class Engine {
    */
   static async open(module, store, options = {}) {
     const engine = new Engine(new EngineBinding(module), store, options);
-    await engine._load();
-    for (const q of options.queues ?? []) await engine.configureQueue(q);
+    try {
+      await engine._load();
+      for (const q of options.queues ?? []) await engine.configureQueue(q);
+    } catch (err) {
+      // Give the store (and its lock, see StoreLock.js) back: a later open may retry.
+      if (engine.eng) engine.binding.close(engine.eng);
+      engine.eng = 0;
+      engine._closed = true;
+      await Promise.resolve(store.close?.()).catch(() => {});
+      throw err;
+    }
     return engine;
   }
 
@@ -216,6 +225,39 @@ export class Engine {
   items(filter) {
     this._check();
     return this.binding.items(this.eng, filter);
+  }
+
+  // ---- decisions (issue 3) ----
+
+  /** The attempt log (time, status, decision, delay), oldest first: filter {id?, limit?}. */
+  attempts(filter) {
+    this._check();
+    return this.binding.attempts(this.eng, filter);
+  }
+
+  /** Sends a dead letter again (attempts reset, same key); resolves once durable. */
+  deadRetry(id) {
+    return this._mutate((eng) => this.binding.deadRetry(eng, id, this.now()));
+  }
+
+  /** Removes a dead letter for good. */
+  deadDiscard(id) {
+    return this._mutate((eng) => this.binding.deadDiscard(eng, id, this.now()));
+  }
+
+  /** Fresh credentials: items waiting for them (in `queue`, or all) become pending. */
+  authRelease(queue) {
+    return this._mutate((eng) => this.binding.authRelease(eng, queue ?? null, this.now()));
+  }
+
+  /** Leases up to the queue's batch.maxItems items into one request {method, url, headers, items, body}. */
+  claimBatch(queue) {
+    return this._mutate((eng) => this.binding.claimBatch(eng, queue, this.now()));
+  }
+
+  /** Applies a batch response: report {items: [{id, attempt}], status, headers?}, body the response bytes. */
+  batchOutcome(report, body) {
+    return this._mutate((eng) => this.binding.batchOutcome(eng, report, toBytes(body), this.now()));
   }
 
   async close() {

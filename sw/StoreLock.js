@@ -15,9 +15,11 @@
  * 'storage-locked' instead of writing; a write it already started can still land, which
  * is exactly why stealing is not the default.
  *
- * Usage in the worker glue, before Engine.open:
+ * openStore() does this for the browser backends (lockedStore below): the lock is
+ * requested by the store's first load(), i.e. inside Engine.open, and released by its
+ * close(), i.e. Engine.close (or a failed Engine.open). By hand:
  *   const lock = await acquireStoreLock(name, { timeoutMs: 30000 });
- *   const store = guardStore(await openStore({ storage, name }), lock);
+ *   const store = guardStore(await openStore({ storage, name, lock: false }), lock);
  *   const engine = await Engine.open(module, store, options);
  *   lock.onLost(() => engine.close());   // only after someone stole it
  * Where the Web Locks API is missing the lock is a no-op (`supported: false`).
@@ -104,6 +106,48 @@ export function guardStore(store, lock) {
         return async (changes) => {
           if (!lock.held) throw new BgsyncError('storage-locked', `${lock.name} is no longer held`);
           return target.write(changes);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * A store that takes the lock `bgsync:<name>` on its first load() and gives it back on
+ * close(): what openStore() returns for IndexedDB and OPFS, so the worker glue needs no
+ * lock code of its own. Writes are guarded (guardStore). `lockOptions` as for
+ * acquireStoreLock (steal, timeoutMs, locks).
+ */
+export function lockedStore(store, name, lockOptions = {}) {
+  let lock = null;
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'lock') return lock;
+      if (prop === 'load') {
+        return async () => {
+          if (!lock) {
+            lock = await acquireStoreLock(name, lockOptions);
+          }
+          return target.load();
+        };
+      }
+      if (prop === 'write') {
+        return async (changes) => {
+          if (!lock?.held) throw new BgsyncError('storage-locked', `bgsync:${name} is not held`);
+          return target.write(changes);
+        };
+      }
+      if (prop === 'close') {
+        return async () => {
+          try {
+            await target.close?.();
+          } finally {
+            const l = lock;
+            lock = null;
+            await l?.release();
+          }
         };
       }
       const value = Reflect.get(target, prop, receiver);

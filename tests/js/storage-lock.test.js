@@ -5,7 +5,7 @@
  * module runs against Chromium's navigator.locks in tests/e2e/storage-durability.test.js.
  */
 import { loadWasm } from './support/loadWasm.js';
-import { acquireStoreLock, guardStore } from '../../sw/StoreLock.js';
+import { acquireStoreLock, guardStore, lockedStore } from '../../sw/StoreLock.js';
 import { Engine } from '../../sw/Engine.js';
 import { MemoryStore } from '../../sw/storage/MemoryStore.js';
 
@@ -125,5 +125,32 @@ describe('StoreLock', () => {
     const lock = await acquireStoreLock('q', { locks: null });
     expect(lock).toMatchObject({ supported: false, held: true });
     await lock.release();
+  });
+
+  it('lockedStore (what openStore returns in browsers) holds the lock from Engine.open to Engine.close', async () => {
+    const locks = new FakeLockManager();
+    const memory = new MemoryStore();
+    const first = await Engine.open(module, lockedStore(memory, 'q', { locks }), opts);
+    await first.enqueue(post('one'));
+    let second = null;
+    const opening = Engine.open(module, lockedStore(memory, 'q', { locks }), opts).then((e) => (second = e));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(second).toBeNull(); // the new owner waits inside its first load()
+    await first.close();
+    await opening;
+    expect(second.items().map((i) => i.url)).toEqual(['https://api.test/one']);
+    await second.close();
+    expect(locks.held.size).toBe(0);
+  });
+
+  it('a failed Engine.open gives the lock back', async () => {
+    const locks = new FakeLockManager();
+    const memory = new MemoryStore();
+    const e = await Engine.open(module, lockedStore(memory, 'q', { locks }), opts);
+    await e.enqueue(post('x'));
+    await e.close();
+    memory.chunks.get(0).crc ^= 1;
+    await expect(Engine.open(module, lockedStore(memory, 'q', { locks }), opts)).rejects.toMatchObject({ code: 'storage-corrupt' });
+    expect(locks.held.size).toBe(0);
   });
 });
