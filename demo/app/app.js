@@ -1,0 +1,806 @@
+/**
+ * Field Log -- the bgsync demo app. Volunteers record activities and edit shared notes;
+ * every change goes into bgsync's outbox (SyncClient.enqueue) and the service worker
+ * sends it when the API can be reached. The right-hand column shows what bgsync is
+ * doing: status, the outbox, an attempt timeline, dead letters, conflicts, the server's
+ * request log, the server controls and the worker's settings.
+ *
+ * What this page shows is what bgsync reports; where a call is missing from the bgsync
+ * build being served, the panel says so instead of inventing data.
+ */
+import { SyncClient } from '/bgsync/web/index.js';
+import { ago, clock, duration, fill, h, pathOf, statusText } from './dom.js';
+import { renderTimeline } from './timeline.js';
+
+const $ = (id) => document.getElementById(id);
+const QUEUE = 'default';
+const STORE_KEY = 'fieldlog';
+const MAX_LOCAL_ATTEMPTS = 400;
+
+// ---------------------------------------------------------------------------------------
+// Local state (this device): settings, my activities, cached notes, attempts seen.
+
+const DEFAULT_SETTINGS = Object.freeze({
+  backoff: 'exponential',
+  initialMs: 3_000,
+  maxMs: 60_000,
+  jitter: 'equal',
+  maxAttempts: 8,
+  conflict: 'manual',
+  storage: 'indexeddb',
+});
+
+function load(name, fallback) {
+  try {
+    const v = JSON.parse(localStorage.getItem(`${STORE_KEY}.${name}`));
+    return v ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+function save(name, value) {
+  localStorage.setItem(`${STORE_KEY}.${name}`, JSON.stringify(value));
+}
+
+const state = {
+  settings: { ...DEFAULT_SETTINGS, ...load('settings', {}) },
+  activities: load('activities', []), // [{id, itemId, key, kind, hours, place, volunteer, at}]
+  notes: load('notes', {}), // id -> {doc, etag, local?: doc, itemId?}
+  localAttempts: load('attempts', []), // [{id, at, status, state}] from progress events
+  lastSyncedAt: load('lastSyncedAt', null),
+  status: null,
+  items: [],
+  engineAttempts: null, // null = the engine's attempt log is not available
+  dead: null, // null = unavailable
+  conflicts: null,
+  progress: null, // {done, total, at}
+  faults: null,
+  log: [],
+  logSeq: 0,
+  serverActivities: null,
+  unavailable: new Set(),
+};
+
+function swUrl(settings) {
+  const q = new URLSearchParams({
+    backoff: settings.backoff,
+    initialMs: String(settings.initialMs),
+    maxMs: String(settings.maxMs),
+    jitter: settings.jitter,
+    maxAttempts: String(settings.maxAttempts),
+    conflict: settings.conflict,
+    storage: settings.storage,
+  });
+  return `/sw.js?${q}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Start: register the worker, connect the client.
+
+let client;
+
+async function start() {
+  if (!('serviceWorker' in navigator)) {
+    setStatus('error', 'This browser has no service workers', 'Open the demo in Chromium, Chrome or Edge.');
+    return;
+  }
+  const hadController = !!navigator.serviceWorker.controller;
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    // A new worker (new settings) took over: reload so the page talks to it.
+    if (hadController || sessionStorage.getItem(`${STORE_KEY}.reloading`)) {
+      sessionStorage.removeItem(`${STORE_KEY}.reloading`);
+      location.reload();
+    }
+  });
+  await navigator.serviceWorker.register(swUrl(state.settings), { type: 'module', scope: '/' });
+  client = new SyncClient();
+  for (const type of ['progress', 'status', 'completed', 'failed', 'conflict', 'dead']) {
+    client.addEventListener(type, (e) => onEvent(type, e.detail));
+  }
+  await client.ready();
+  window.fieldLog = { client, state, refresh }; // for DevTools and the e2e walkthrough
+  $('sync-now').disabled = false;
+  await refresh();
+  document.body.dataset.ready = 'true';
+}
+
+function onEvent(type, detail) {
+  if (type === 'progress') {
+    state.progress = { done: detail.done, total: detail.total, at: Date.now() };
+    if (detail.id !== undefined) {
+      state.localAttempts.push({ id: detail.id, at: Date.now(), status: detail.status, state: detail.state });
+      if (state.localAttempts.length > MAX_LOCAL_ATTEMPTS) state.localAttempts.splice(0, state.localAttempts.length - MAX_LOCAL_ATTEMPTS);
+      save('attempts', state.localAttempts);
+    }
+  }
+  if (type === 'status') state.status = detail;
+  if (type === 'completed' || type === 'failed') state.progress = null;
+  scheduleRefresh();
+}
+
+// ---------------------------------------------------------------------------------------
+// Refresh: ask the worker (and the server) for the current picture, then draw it.
+
+let refreshTimer = null;
+let refreshing = null;
+
+function scheduleRefresh(delayMs = 80) {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    refresh().catch((err) => console.warn('refresh failed', err));
+  }, delayMs);
+}
+
+/** Calls an optional SyncClient method; null (and the panel says so) when the build lacks it. */
+async function optional(name, ...args) {
+  if (typeof client[name] !== 'function') {
+    state.unavailable.add(name);
+    return null;
+  }
+  try {
+    const value = await client[name](...args);
+    state.unavailable.delete(name);
+    return value;
+  } catch (err) {
+    if (err?.code === 'bad-message') {
+      state.unavailable.add(name); // "... is not available in this engine"
+      return null;
+    }
+    throw err;
+  }
+}
+
+async function refresh() {
+  if (!client) return;
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    const [status, items, dead, conflicts, attempts] = await Promise.all([
+      client.status(QUEUE),
+      client.items({ queue: QUEUE, limit: 200 }),
+      optional('deadLetters', QUEUE),
+      optional('conflicts', QUEUE),
+      optional('attempts', { limit: 500 }),
+    ]);
+    state.status = status;
+    state.items = items;
+    state.dead = dead;
+    state.conflicts = conflicts;
+    state.engineAttempts = attempts;
+    const remaining = status.counts.pending + status.counts.waiting + status.counts.inflight;
+    if (remaining === 0 && status.lastRun?.result === 'completed') {
+      state.lastSyncedAt = Math.max(state.lastSyncedAt ?? 0, status.lastRun.endedAt ?? Date.now());
+      save('lastSyncedAt', state.lastSyncedAt);
+    }
+    scheduleWake(status);
+    renderAll();
+  })();
+  try {
+    await refreshing;
+  } finally {
+    refreshing = null;
+  }
+}
+
+// While a page is open it wakes the worker when the next retry is due, so the demo
+// does not wait for the browser's own (minutes-long) Background Sync retry.
+let wakeTimer = null;
+let wakeAt = null;
+function scheduleWake(status) {
+  const at = status.nextAttemptAt;
+  if (!at || status.state === 'running') return;
+  if (wakeAt === at && wakeTimer) return;
+  clearTimeout(wakeTimer);
+  wakeAt = at;
+  wakeTimer = setTimeout(() => {
+    wakeTimer = null;
+    wakeAt = null;
+    if (document.visibilityState !== 'hidden') client.syncNow(QUEUE, { trigger: 'timer' }).catch(() => undefined).finally(() => scheduleRefresh());
+  }, Math.max(0, at - Date.now()) + 150);
+}
+
+function renderAll() {
+  renderStatus();
+  renderQueue();
+  renderTimelinePanel();
+  renderDead();
+  renderConflicts();
+  renderActivities();
+  renderNotes();
+}
+
+// ---------------------------------------------------------------------------------------
+// Status bar
+
+function setStatus(kind, text, sub = '') {
+  $('status').dataset.state = kind;
+  $('status-text').textContent = text;
+  $('status-sub').textContent = sub;
+}
+
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function renderStatus() {
+  const st = state.status;
+  if (!st) return;
+  const c = st.counts;
+  const remaining = c.pending + c.waiting + c.inflight;
+  $('status-pending').textContent = String(remaining);
+  $('status-last').textContent = state.lastSyncedAt ? `${clock(state.lastSyncedAt)} (${ago(state.lastSyncedAt)})` : 'never';
+  const attention = [];
+  if (c.conflict) attention.push(plural(c.conflict, 'conflict'));
+  if (c.dead) attention.push(plural(c.dead, 'dead letter'));
+  if (c.auth) attention.push(`${c.auth} waiting for sign-in`);
+  const p = state.progress;
+  if (st.state === 'running' || (p && Date.now() - p.at < 1_500 && remaining > 0)) {
+    const total = Math.max(p?.total ?? remaining, 1);
+    setStatus('running', `Syncing ${Math.min(p?.done ?? 0, total)} of ${total}…`, 'Sending the outbox to the server');
+  } else if (remaining > 0) {
+    const next = st.nextAttemptAt ? Math.max(0, st.nextAttemptAt - Date.now()) : null;
+    const last = st.lastRun;
+    const why = last?.result === 'failed' ? 'The server could not be reached or refused for now' : 'Queued on this device';
+    setStatus(
+      'waiting',
+      `${plural(remaining, 'change')} waiting to sync`,
+      `${why}${next !== null ? ` · next try in ${duration(next)}` : ''}` + (navigator.onLine ? '' : ' · this device is offline'),
+    );
+  } else if (attention.length) {
+    setStatus('attention', `Synced, but ${attention.join(' and ')} need${attention.length === 1 && /^1 /.test(attention[0]) ? 's' : ''} you`, 'See the panels below');
+  } else if (c.done > 0 || state.lastSyncedAt) {
+    setStatus('synced', 'All changes synced', `${plural(c.done, 'request')} delivered`);
+  } else {
+    setStatus('idle', 'Ready', 'Nothing to sync yet: record an activity');
+  }
+  const qc = $('queue-counts');
+  fill(qc, ...['pending', 'inflight', 'waiting', 'done', 'conflict', 'dead'].filter((k) => c[k]).map((k) => h('span', { class: `badge ${k}` }, `${c[k]} ${k}`)));
+}
+
+$('sync-now').addEventListener('click', async () => {
+  const btn = $('sync-now');
+  btn.disabled = true;
+  try {
+    const r = await client.syncNow(QUEUE);
+    await refresh();
+    const st = state.status;
+    if (r.remaining > 0 && st?.nextAttemptAt && st.nextAttemptAt > Date.now()) {
+      $('status-sub').textContent = `Tried what was due; ${plural(r.remaining, 'change')} still wait for their retry time (next in ${duration(st.nextAttemptAt - Date.now())})`;
+    }
+  } catch (err) {
+    setStatus('error', 'Sync failed to start', err.message);
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Outbox (queue inspector)
+
+function renderQueue() {
+  const body = $('queue-body');
+  const rows = [...state.items].sort((a, b) => b.id - a.id).slice(0, 25);
+  if (rows.length === 0) {
+    fill(body, h('tr', {}, h('td', { colspan: 8, class: 'empty' }, 'The outbox is empty.')));
+    return;
+  }
+  fill(
+    body,
+    rows.map((i) =>
+      h(
+        'tr',
+        { dataset: { id: i.id, state: i.state } },
+        h('td', { class: 'mono' }, i.id),
+        h('td', {}, h('span', { class: 'method' }, i.method), ' ', h('span', { class: 'mono' }, pathOf(i.url))),
+        h('td', {}, h('span', { class: `badge ${i.state}` }, i.state)),
+        h('td', {}, h('span', { class: `prio ${i.priority}` }, i.priority)),
+        h('td', { class: 'mono dim' }, i.entity ?? '–'),
+        h('td', { class: 'num' }, i.attempts),
+        h('td', { class: 'num mono' }, i.lastStatus === null || i.lastStatus === undefined ? '–' : statusText(i.lastStatus)),
+        h('td', { class: 'countdown' }, countdown(i)),
+      ),
+    ),
+  );
+}
+
+function countdown(i) {
+  if (i.state === 'waiting' && i.dueAt) {
+    const left = i.dueAt - Date.now();
+    return left > 0 ? `in ${duration(left)}` : 'due now';
+  }
+  if (i.state === 'pending') return 'ready';
+  if (i.state === 'inflight') return 'sending…';
+  if (i.state === 'done') return i.updatedAt ? `sent ${clock(i.updatedAt)}` : 'sent';
+  if (i.state === 'dead') return i.reason ?? 'gave up';
+  if (i.state === 'conflict') return 'needs you';
+  return '–';
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeline
+
+function renderTimelinePanel() {
+  const fromEngine = Array.isArray(state.engineAttempts);
+  const attempts = fromEngine ? state.engineAttempts : state.localAttempts;
+  $('timeline-source').textContent = fromEngine
+    ? "From the engine's attempt log. Each row is one request, each dot an attempt; the gaps are the backoff."
+    : 'From the progress events this page received (the engine attempt log is not exposed by this bgsync build). Each dot is an attempt; the gaps are the backoff.';
+  const drawn = renderTimeline($('timeline'), { items: state.items, attempts, now: Date.now() });
+  if (!drawn) fill($('timeline'), h('p', { class: 'empty' }, 'No attempts yet.'));
+}
+
+// ---------------------------------------------------------------------------------------
+// Dead letters
+
+function renderDead() {
+  const list = $('dead');
+  if (state.dead === null) {
+    fill(list, h('li', { class: 'unavailable' }, 'Not available in this bgsync build (no deadLetters call).'));
+    return;
+  }
+  if (state.dead.length === 0) {
+    fill(list, h('li', { class: 'empty' }, 'None.'));
+    return;
+  }
+  fill(
+    list,
+    state.dead.map((d) =>
+      h(
+        'li',
+        { class: 'row', dataset: { id: d.id } },
+        h('div', { class: 'row-main' },
+          h('span', { class: 'method' }, d.method), ' ', h('span', { class: 'mono' }, pathOf(d.url)),
+          h('div', { class: 'row-sub' }, `#${d.id} · ${d.reason ?? 'rejected'} · last answer ${statusText(d.lastStatus)} · ${plural(d.attempts ?? 0, 'try', 'tries')}`)),
+        h('div', { class: 'row-actions' },
+          h('button', { class: 'btn small', type: 'button', onclick: () => act(() => client.retryDead(d.id)) }, 'Retry'),
+          h('button', { class: 'btn small danger-outline', type: 'button', onclick: () => act(() => client.discardDead(d.id)) }, 'Discard')),
+      ),
+    ),
+  );
+}
+
+async function act(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    alert(err.message);
+  }
+  await refresh();
+}
+
+// ---------------------------------------------------------------------------------------
+// Conflicts: side by side, field by field
+
+function renderConflicts() {
+  const box = $('conflicts');
+  if (state.conflicts === null) {
+    fill(box, h('p', { class: 'unavailable' }, 'Not available in this bgsync build (no conflicts call).'));
+    return;
+  }
+  const open = state.conflicts.filter((c) => c.state === 'open' || c.state === undefined);
+  if (open.length === 0) {
+    fill(box, h('p', { class: 'empty' }, 'None.'));
+    return;
+  }
+  fill(box, open.map(conflictView));
+}
+
+function conflictView(c) {
+  const base = asObject(c.base);
+  const local = asObject(c.local);
+  const remote = asObject(c.remote);
+  const fields = [...new Set([...Object.keys(base), ...Object.keys(local), ...Object.keys(remote)])].filter((f) => f !== 'updatedAt' && f !== 'id');
+  const cell = (v, cls) => h('td', { class: cls }, v === undefined ? h('span', { class: 'dim' }, '(none)') : typeof v === 'string' ? v : JSON.stringify(v));
+  return h(
+    'div',
+    { class: 'conflict', dataset: { id: c.id } },
+    h('div', { class: 'conflict-head' }, h('strong', {}, c.entity ?? pathOf(c.url)), ` · ${c.method} ${pathOf(c.url)} · server answered ${c.status}`),
+    h('table', { class: 'diff' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Field'), h('th', {}, 'Yours'), h('th', {}, 'On the server'))),
+      h('tbody', {}, fields.map((f) => {
+        const mine = !same(local[f], base[f]);
+        const theirs = !same(remote[f], base[f]);
+        const clash = mine && theirs && !same(local[f], remote[f]);
+        return h('tr', { class: clash ? 'clash' : '' },
+          h('th', {}, f),
+          cell(local[f], mine ? 'changed' : ''),
+          cell(remote[f], theirs ? 'changed' : ''));
+      }))),
+    h('div', { class: 'row-actions' },
+      h('button', { class: 'btn small primary', type: 'button', onclick: () => act(() => client.resolveConflict(c.id, { keep: 'local' })) }, 'Keep mine'),
+      h('button', { class: 'btn small', type: 'button', onclick: () => act(() => client.resolveConflict(c.id, { keep: 'remote' })) }, 'Keep theirs'),
+      c.merged && typeof c.merged === 'object'
+        ? h('button', { class: 'btn small', type: 'button', onclick: () => act(() => client.resolveConflict(c.id, { document: c.merged })) }, 'Use merged')
+        : null),
+  );
+}
+
+function asObject(v) {
+  if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+  if (typeof v === 'string') {
+    try {
+      const o = JSON.parse(v);
+      return o && typeof o === 'object' ? o : {};
+    } catch {
+      return {};
+    }
+  }
+  return {};
+}
+
+function same(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// ---------------------------------------------------------------------------------------
+// Record an activity
+
+const form = $('activity-form');
+form.volunteer.value = load('volunteer', '');
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const fd = new FormData(form);
+  const activity = {
+    id: crypto.randomUUID(),
+    volunteer: String(fd.get('volunteer')).trim(),
+    kind: String(fd.get('kind')),
+    place: String(fd.get('place')).trim(),
+    hours: Number(fd.get('hours')),
+    notes: String(fd.get('notes')).trim(),
+    recordedAt: new Date().toISOString(),
+  };
+  save('volunteer', activity.volunteer);
+  const feedback = $('activity-feedback');
+  try {
+    const { id, key } = await client.enqueue({
+      url: '/api/activities',
+      method: 'POST',
+      body: activity,
+      queue: QUEUE,
+      priority: String(fd.get('priority')),
+    });
+    state.activities.unshift({ ...activity, itemId: id, key });
+    state.activities = state.activities.slice(0, 50);
+    save('activities', state.activities);
+    feedback.textContent = `Saved on this device (outbox #${id}).`;
+    feedback.className = 'feedback ok';
+    form.place.value = '';
+    form.notes.value = '';
+  } catch (err) {
+    feedback.textContent = `Not saved: ${err.message}`;
+    feedback.className = 'feedback error';
+  }
+  await refresh();
+});
+
+function itemState(itemId) {
+  return state.items.find((i) => i.id === itemId)?.state ?? null;
+}
+
+const STATE_WORDS = {
+  pending: 'in the outbox',
+  inflight: 'sending…',
+  waiting: 'waiting to retry',
+  done: 'synced',
+  dead: 'refused by the server',
+  conflict: 'conflict',
+  auth: 'needs sign-in',
+};
+
+function renderActivities() {
+  const list = $('my-activities');
+  if (state.activities.length === 0) {
+    fill(list, h('li', { class: 'empty' }, 'Nothing recorded yet.'));
+    return;
+  }
+  fill(
+    list,
+    state.activities.slice(0, 8).map((a) => {
+      const st = itemState(a.itemId) ?? (state.serverActivities?.some((s) => s.id === a.id) ? 'done' : 'pending');
+      return h(
+        'li',
+        { class: 'row', dataset: { state: st } },
+        h('div', { class: 'row-main' },
+          h('strong', {}, a.kind), a.place ? ` · ${a.place}` : '', ` · ${a.hours} h`,
+          h('div', { class: 'row-sub' }, `${a.volunteer} · ${clock(Date.parse(a.recordedAt))}${a.notes ? ` · ${a.notes}` : ''}`)),
+        h('span', { class: `badge ${st}` }, STATE_WORDS[st] ?? st),
+      );
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared notes: fetched with their ETags when the API answers, edited offline
+
+async function fetchNotes() {
+  try {
+    const res = await fetch('/api/notes', { cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const list = await res.json();
+    await Promise.all(
+      list.map(async (n) => {
+        const one = await fetch(`/api/notes/${encodeURIComponent(n.id)}`, { cache: 'no-store' });
+        if (!one.ok) return;
+        const doc = await one.json();
+        const cur = state.notes[n.id];
+        // Keep an unsynced local edit; refresh the server copy it is based on.
+        state.notes[n.id] = { ...cur, doc, etag: one.headers.get('etag') };
+        if (cur?.local && cur.itemId && itemState(cur.itemId) === 'done') delete state.notes[n.id].local;
+      }),
+    );
+    for (const id of Object.keys(state.notes)) if (!list.some((n) => n.id === id)) delete state.notes[id];
+    save('notes', state.notes);
+    state.notesOffline = false;
+  } catch {
+    state.notesOffline = true;
+  }
+  renderNotes();
+  renderEditSelect();
+}
+
+let editing = null; // note id being edited
+
+function renderNotes({ force = false } = {}) {
+  const box = $('notes');
+  if (editing && !force) return; // do not disturb typing
+  const ids = Object.keys(state.notes);
+  if (ids.length === 0) {
+    fill(box, h('p', { class: 'empty' }, state.notesOffline ? 'The server cannot be reached and no notes are cached yet.' : 'Loading notes…'));
+    return;
+  }
+  fill(
+    box,
+    state.notesOffline ? h('p', { class: 'hint' }, 'Offline copy: the server cannot be reached right now.') : null,
+    ids.map((id) => {
+      const n = state.notes[id];
+      const shown = n.local ?? n.doc;
+      const st = n.itemId ? itemState(n.itemId) : null;
+      const unsynced = n.local && st !== 'done';
+      if (editing === id) {
+        return h('form', { class: 'note editing', dataset: { id }, onsubmit: (e) => saveNote(e, id) },
+          h('input', { name: 'title', value: shown.title ?? '', maxlength: 80, 'aria-label': 'Title' }),
+          h('textarea', { name: 'text', rows: 4, 'aria-label': 'Text' }, shown.text ?? ''),
+          h('div', { class: 'row-actions' },
+            h('button', { class: 'btn small primary', type: 'submit' }, 'Save'),
+            h('button', { class: 'btn small', type: 'button', onclick: () => { editing = null; renderNotes({ force: true }); } }, 'Cancel'),
+            h('span', { class: 'dim' }, `editing version ${n.etag ?? '?'}`)));
+      }
+      return h('div', { class: 'note', dataset: { id } },
+        h('div', { class: 'note-head' },
+          h('strong', {}, shown.title ?? id),
+          h('span', { class: 'dim mono' }, n.etag ?? ''),
+          unsynced ? h('span', { class: `badge ${st ?? 'pending'}` }, STATE_WORDS[st] ?? 'in the outbox') : null,
+          h('button', { class: 'btn small', type: 'button', onclick: () => { editing = id; renderNotes({ force: true }); box.querySelector('textarea')?.focus(); } }, 'Edit')),
+        h('p', { class: 'note-text' }, shown.text ?? ''),
+        shown.editedBy ? h('p', { class: 'row-sub' }, `last edited by ${shown.editedBy}`) : null);
+    }),
+  );
+}
+
+async function saveNote(e, id) {
+  e.preventDefault();
+  const n = state.notes[id];
+  const formEl = e.target;
+  const base = n.doc;
+  const next = { ...(n.local ?? n.doc), title: formEl.elements.namedItem('title').value, text: formEl.elements.namedItem('text').value, editedBy: form.volunteer.value || 'a volunteer' };
+  delete next.updatedAt;
+  try {
+    const { id: itemId } = await client.enqueue({
+      url: `/api/notes/${encodeURIComponent(id)}`,
+      method: 'PUT',
+      headers: n.etag ? { 'if-match': n.etag } : {},
+      body: next,
+      queue: QUEUE,
+      priority: 'high',
+      entity: `note:${id}`,
+      baseVersion: n.etag ?? undefined,
+      baseDocument: base,
+    });
+    state.notes[id] = { ...n, local: next, itemId };
+    save('notes', state.notes);
+    editing = null;
+  } catch (err) {
+    alert(`Not saved: ${err.message}`);
+  }
+  renderNotes({ force: true });
+  await refresh();
+}
+
+function renderEditSelect() {
+  const sel = $('edit-note');
+  const current = sel.value;
+  fill(sel, Object.entries(state.notes).map(([id, n]) => h('option', { value: id }, n.doc?.title ?? id)));
+  if (current && state.notes[current]) sel.value = current;
+}
+
+// ---------------------------------------------------------------------------------------
+// Server controls (/__control on the demo server)
+
+async function control(path, body) {
+  const res = await fetch(`/__control/${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(json.error ?? `HTTP ${res.status}`);
+  return json;
+}
+
+async function setFaults(patch) {
+  state.faults = await control('faults', patch);
+  renderFaults();
+}
+
+function renderFaults() {
+  const f = state.faults;
+  if (!f) return;
+  $('api-up').setAttribute('aria-pressed', String(!f.down));
+  $('api-down').setAttribute('aria-pressed', String(f.down));
+  $('latency').value = String([0, 300, 1500, 5000].includes(f.latencyMs) ? f.latencyMs : 0);
+  $('fault-503').setAttribute('aria-pressed', String(f.status === 503));
+  $('fault-422').setAttribute('aria-pressed', String(f.status === 422));
+  $('failure-rate').value = String(Math.round(f.failureRate * 100));
+  $('failure-rate-out').textContent = `${Math.round(f.failureRate * 100)}%`;
+  const parts = [];
+  if (f.down) parts.push('API down: every connection is reset');
+  if (f.status) parts.push(`every request answered ${f.status}${f.retryAfter != null ? ` with Retry-After: ${f.retryAfter}` : ''}`);
+  if (f.failureRate) parts.push(`${Math.round(f.failureRate * 100)}% of requests fail with ${f.failureStatus}`);
+  if (f.latencyMs) parts.push(`${f.latencyMs} ms added to every answer`);
+  const summary = $('faults-summary');
+  summary.textContent = parts.length ? `Now: ${parts.join(' · ')}.` : 'Now: the API is healthy.';
+  summary.dataset.healthy = String(parts.length === 0);
+  document.body.dataset.api = f.down ? 'down' : 'up';
+}
+
+$('api-up').addEventListener('click', () => setFaults({ down: false }));
+$('api-down').addEventListener('click', () => setFaults({ down: true }));
+$('latency').addEventListener('change', (e) => setFaults({ latencyMs: Number(e.target.value) }));
+$('fault-503').addEventListener('click', () =>
+  setFaults(state.faults?.status === 503 ? { status: 0, retryAfter: null } : { status: 503, retryAfter: '10' }));
+$('fault-422').addEventListener('click', () =>
+  setFaults(state.faults?.status === 422 ? { status: 0 } : { status: 422, retryAfter: null }));
+$('failure-rate').addEventListener('input', (e) => ($('failure-rate-out').textContent = `${e.target.value}%`));
+$('failure-rate').addEventListener('change', (e) => setFaults({ failureRate: Number(e.target.value) / 100, failureStatus: 503 }));
+$('edit-remote').addEventListener('click', async () => {
+  const id = $('edit-note').value;
+  if (!id) return;
+  const stamp = clock(Date.now());
+  try {
+    await control('edit', { collection: 'notes', id, patch: { text: `${state.notes[id]?.doc?.text ?? ''}\n(Coordinator, ${stamp}) Changed on the server.`, editedBy: 'the coordinator (server-side edit)' } });
+    $('faults-summary').textContent = `Someone else edited "${state.notes[id]?.doc?.title ?? id}" on the server; its version moved on. An edit of yours based on the old version will now conflict.`;
+  } catch (err) {
+    alert(err.message);
+  }
+});
+$('server-reset').addEventListener('click', async () => {
+  await control('reset', {});
+  state.log = [];
+  state.logSeq = 0;
+  state.faults = await control('faults');
+  renderFaults();
+  renderLog();
+  await fetchNotes();
+});
+
+// ---------------------------------------------------------------------------------------
+// Server request log (polled) and what the server holds
+
+async function pollServer() {
+  try {
+    const fresh = await control(`log?since=${state.logSeq}`);
+    if (fresh.length && fresh[0].seq <= state.logSeq) {
+      // The server was reset (sequence restarted).
+      state.log = [];
+    }
+    if (fresh.length) {
+      state.log = [...state.log, ...fresh].slice(-200);
+      state.logSeq = fresh[fresh.length - 1].seq;
+      renderLog();
+      if (fresh.some((e) => e.applied)) {
+        fetchNotes();
+        fetchServerActivities();
+      }
+    }
+    if (!state.faults) {
+      state.faults = await control('faults');
+      renderFaults();
+    }
+  } catch {
+    // The demo server itself is gone; the app keeps working offline.
+  }
+}
+
+async function fetchServerActivities() {
+  try {
+    const res = await fetch('/api/activities', { cache: 'no-store' });
+    if (!res.ok) throw new Error(String(res.status));
+    state.serverActivities = await res.json();
+  } catch {
+    // API down: keep the last known list
+  }
+  const n = state.serverActivities?.length;
+  $('server-holds').textContent = n === undefined ? '' : `server holds ${plural(n, 'activity', 'activities')}`;
+  renderActivities();
+}
+
+function renderLog() {
+  const body = $('log-body');
+  if (state.log.length === 0) {
+    fill(body, h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No requests yet.')));
+    return;
+  }
+  fill(
+    body,
+    [...state.log].reverse().slice(0, 8).map((e) =>
+      h('tr', { dataset: { status: e.status } },
+        h('td', { class: 'mono dim' }, clock(e.at)),
+        h('td', {}, h('span', { class: 'method' }, e.method), ' ', h('span', { class: 'mono' }, e.path)),
+        h('td', {}, h('span', { class: `http s${String(e.status)[0]}` }, e.status === 0 ? 'reset' : e.status)),
+        h('td', { class: 'mono dim', title: e.key ?? '' }, e.key ? `…${e.key.slice(-14)}` : '–'),
+        h('td', {}, e.applied ? h('span', { class: 'applied' }, '✓ applied') : e.key && e.status >= 200 && e.status < 300 ? 'replayed' : '–'))),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+const settingsForm = $('settings');
+function showSettings() {
+  const st = state.settings;
+  settingsForm.backoff.value = st.backoff;
+  settingsForm.initialS.value = String(st.initialMs / 1000);
+  settingsForm.maxS.value = String(st.maxMs / 1000);
+  settingsForm.jitter.value = st.jitter;
+  settingsForm.maxAttempts.value = String(st.maxAttempts);
+  settingsForm.conflict.value = st.conflict;
+  settingsForm.storage.value = st.storage;
+}
+settingsForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const next = {
+    backoff: settingsForm.backoff.value,
+    initialMs: Math.round(Number(settingsForm.initialS.value) * 1000),
+    maxMs: Math.round(Number(settingsForm.maxS.value) * 1000),
+    jitter: settingsForm.jitter.value,
+    maxAttempts: Number(settingsForm.maxAttempts.value),
+    conflict: settingsForm.conflict.value,
+    storage: settingsForm.storage.value,
+  };
+  const storageChanged = next.storage !== state.settings.storage;
+  state.settings = next;
+  save('settings', next);
+  $('settings-feedback').textContent = storageChanged
+    ? 'Restarting the worker… (another storage backend has its own, separate outbox)'
+    : 'Restarting the worker with the new settings…';
+  sessionStorage.setItem(`${STORE_KEY}.reloading`, '1');
+  await navigator.serviceWorker.register(swUrl(next), { type: 'module', scope: '/' });
+});
+
+// ---------------------------------------------------------------------------------------
+// Clock: countdowns tick, the server log is polled, the picture is refreshed.
+
+function tick() {
+  renderStatus();
+  for (const row of $('queue-body').querySelectorAll('tr[data-state="waiting"]')) {
+    const item = state.items.find((i) => String(i.id) === row.dataset.id);
+    if (item) row.querySelector('.countdown').textContent = countdown(item);
+  }
+}
+
+showSettings();
+renderActivities();
+renderNotes();
+setInterval(tick, 500);
+setInterval(pollServer, 1_000);
+setInterval(() => scheduleRefresh(0), 3_000);
+setInterval(() => renderTimelinePanel(), 1_000);
+window.addEventListener('online', () => scheduleRefresh(0));
+window.addEventListener('resize', () => renderTimelinePanel());
+pollServer();
+fetchNotes();
+fetchServerActivities();
+start().catch((err) => {
+  console.error(err);
+  setStatus('error', 'bgsync could not start', err.message);
+});
