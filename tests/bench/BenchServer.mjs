@@ -1,0 +1,145 @@
+/**
+ * BenchServer -- the reference server (demo/server/createServer) with two additions the
+ * benchmark needs and the demo does not: the moment a request ARRIVES (before the fault
+ * plan's latency), and a "hold" mode in which a request is held open and, if the client
+ * goes away meanwhile (its worker was stopped), is recorded as not delivered (status 0)
+ * instead of being applied later -- the way a request cut off on the wire is lost.
+ * It also answers POST /api/_batch, the batch endpoint of bgsync's reference protocol
+ * (core/include/bgsync.h, bgs_claim_batch / bgs_batch_outcome): each item is applied as if
+ * it had come alone (idempotency key, routes, log entry per item), under one latency.
+ */
+import { performance } from 'node:perf_hooks';
+import { createServer } from '../../demo/server/createServer.js';
+import { ReferenceApi } from '../../demo/server/ReferenceApi.js';
+
+export class BenchApi extends ReferenceApi {
+  constructor(options) {
+    super(options);
+    this.arrivalListeners = new Set(); // fn(path, tMs)
+    this.holdMs = 0; // > 0: hold each request this long, drop it if the client left
+  }
+
+  async handle(req, res, url) {
+    const t = performance.now();
+    for (const fn of this.arrivalListeners) fn(url.pathname, t);
+    if (this.holdMs > 0) {
+      let gone = false;
+      req.socket.once('close', () => {
+        gone = true;
+      });
+      const deadline = Date.now() + this.holdMs;
+      while (!gone && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      if (gone || req.socket.destroyed) {
+        this._record(req.method, url.pathname, req.headers['idempotency-key'] ?? null, 0, false);
+        return true;
+      }
+    }
+    if (url.pathname === '/api/_batch' && req.method === 'POST') return this._batch(req, res, url);
+    return super.handle(req, res, url);
+  }
+
+  async _batch(req, res, url) {
+    const decision = this.faults.decide();
+    if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
+    if (decision?.reset) {
+      this._record(req.method, url.pathname, null, 0, false);
+      req.socket.destroy();
+      return true;
+    }
+    const raw = await readAll(req);
+    if (decision?.status) return this._send(res, req, url, null, decision.status, { error: 'injected failure' }, false);
+    let items;
+    try {
+      items = JSON.parse(raw.toString('utf8')).items;
+      if (!Array.isArray(items)) throw new Error('no items');
+    } catch {
+      return this._send(res, req, url, null, 400, { error: 'batch body must be {"items": [...]}' }, false);
+    }
+    const results = [];
+    for (const it of items) {
+      const path = new URL(it.url, 'http://x').pathname;
+      const key = typeof it.key === 'string' ? it.key : null;
+      const prior = key ? this.store.getIdempotent(key) : null;
+      if (prior) {
+        this._record(it.method, path, key, prior.status, false);
+        results.push({ key, status: prior.status, headers: prior.headers, body: JSON.stringify(prior.body) });
+        continue;
+      }
+      const body = it.bodyBase64 ? Buffer.from(it.bodyBase64, 'base64') : Buffer.from(it.body ?? '', 'utf8');
+      const headers = Object.fromEntries(Object.entries(it.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      const r = this._route(it.method, path, headers, body);
+      if (key && it.method !== 'GET' && r.status < 500) {
+        this.store.putIdempotent(key, { status: r.status, body: r.body, headers: r.headers ?? {} });
+      }
+      this._record(it.method, path, key, r.status, !!r.applied);
+      results.push({ key, status: r.status, headers: r.headers ?? {}, body: r.body == null ? undefined : JSON.stringify(r.body) });
+    }
+    return this._send(res, req, url, null, 200, { results }, false);
+  }
+
+  /** Resolves at the first arrival under `prefix` (bounded); value: arrival time (ms). */
+  nextArrival(prefix, timeoutMs = 30000) {
+    return new Promise((resolve, reject) => {
+      const fn = (path, t) => {
+        if (!path.startsWith(prefix)) return;
+        this.arrivalListeners.delete(fn);
+        clearTimeout(timer);
+        resolve(t);
+      };
+      const timer = setTimeout(() => {
+        this.arrivalListeners.delete(fn);
+        reject(new Error(`no request under ${prefix} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.arrivalListeners.add(fn);
+    });
+  }
+
+  /** Distinct item paths under prefix answered 2xx so far. */
+  delivered(prefix) {
+    const s = new Set();
+    for (const e of this.log) if (e.path.startsWith(prefix) && e.status >= 200 && e.status < 300) s.add(e.path);
+    return s;
+  }
+
+  /** Resolves once `n` distinct paths under prefix were answered 2xx; value: time (ms). */
+  whenDelivered(prefix, n, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const seen = this.delivered(prefix);
+      if (seen.size >= n) return resolve(performance.now());
+      const fn = (e) => {
+        if (!e.path.startsWith(prefix) || e.status < 200 || e.status >= 300) return;
+        seen.add(e.path);
+        if (seen.size >= n) {
+          this.listeners.delete(fn);
+          clearTimeout(timer);
+          resolve(performance.now());
+        }
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(fn);
+        reject(new Error(`only ${seen.size}/${n} delivered under ${prefix} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.listeners.add(fn);
+    });
+  }
+
+  /** Requests under prefix so far (any status). */
+  requests(prefix) {
+    return this.log.filter((e) => e.path.startsWith(prefix));
+  }
+}
+
+function readAll(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export async function startBenchServer(siteDir) {
+  const api = new BenchApi();
+  const srv = await createServer({ mounts: { '/': siteDir }, api });
+  return { ...srv, api };
+}
