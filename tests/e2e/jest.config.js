@@ -4,6 +4,7 @@ export default {
   testMatch: ['<rootDir>/tests/e2e/**/*.test.js'],
   testEnvironment: 'node',
   transform: {},
+  modulePathIgnorePatterns: ['<rootDir>/build/'],
   testTimeout: 120000,
   maxWorkers: 1, // one browser at a time on a 2-core machine
 };

@@ -1,0 +1,511 @@
+/**
+ * BgsyncWorker -- the service-worker side of bgsync. It loads the engine module, opens the
+ * Engine over a page store and owns it (pages never touch the database; they message
+ * this class through SyncClient). It maps the worker's events to engine calls:
+ *
+ *   sync `bgsync:<queue>`  replay that queue (Background Sync API)
+ *   periodicsync           fetch due pulls into the Cache API, then replay every queue
+ *   push                   a payload {"bgsync": "sync", "queue"?} asks for a replay
+ *   message                the SyncClient protocol (web/protocol.js)
+ *   (no SyncManager)       replay on worker start and whenever a page asks (online,
+ *                          visibilitychange, a timer, syncNow)
+ *
+ * Decision on `sync`: the promise given to event.waitUntil REJECTS when retryable items
+ * remain in the queue after the run (backoff, a deadline stop, the network still down).
+ * A rejected sync event is how a page tells Chromium "try again later"; the browser then
+ * retries with its own backoff (minutes) even with no page open. A run that left only
+ * done, dead, conflict or auth items resolves: retrying would not change them.
+ *
+ * Time: `now` (default Date.now) is the engine's clock (due times, leases, backoff).
+ * Event budgets use real time (`clockMs`), since the browser's limit is real time.
+ */
+import { BgsyncError } from '../web/BgsyncError.js';
+import {
+  PROTOCOL_VERSION,
+  isPlainObject,
+  queueOfTag,
+  syncTag,
+  validateRequest,
+  checkHeaders,
+} from '../web/protocol.js';
+import { Engine } from './Engine.js';
+import { Replayer } from './Replayer.js';
+import { loadEngineModule } from './loadEngineModule.js';
+import { openStore } from './storage/openStore.js';
+
+const DEFAULTS = Object.freeze({
+  storage: 'indexeddb',
+  storeName: 'default',
+  concurrency: 6,
+  // Chromium aborts a sync event after 3 minutes (5 in some versions); stop taking
+  // new work well before, so replies and outcomes still fit in.
+  eventBudgetMs: 150_000,
+  requestTimeoutMs: 30_000,
+  stripHeaders: ['authorization', 'cookie', 'proxy-authorization'],
+  allowedOrigins: [],
+  pulls: [],
+  pullCacheName: 'bgsync-pulls',
+  allowTestClock: false,
+});
+
+/** Engine methods that colleagues add over time; messages map to them when present. */
+const OPTIONAL_ENGINE_CALLS = {
+  deadLetters: (e, a) => e.deadLetters(a.queue),
+  retryDead: (e, a) => e.retryDead(a.id),
+  discardDead: (e, a) => e.discardDead(a.id),
+  conflicts: (e, a) => e.conflicts(a.queue),
+  resolveConflict: (e, a) => e.resolveConflict(a.id, a.resolution),
+  releaseAuth: (e, a) => e.releaseAuth(a.queue),
+};
+
+export class BgsyncWorker {
+  /**
+   * @param {{queues?: object[], storage?: 'indexeddb'|object, storeName?: string,
+   *          concurrency?: number, now?: () => number, clockMs?: () => number,
+   *          wasmUrl?: string|URL, wasmModule?: WebAssembly.Module, allowedOrigins?: string[],
+   *          eventBudgetMs?: number, requestTimeoutMs?: number, stripHeaders?: string[],
+   *          credentials?: (ctx: {item: object, refresh: boolean}) => Promise<object|null>,
+   *          pulls?: {name: string, url: string, minIntervalMs: number}[],
+   *          fetch?: Function, logger?: {warn: Function, info?: Function},
+   *          allowTestClock?: boolean}} [options]
+   */
+  constructor(options = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    const queues = options.queues ?? [{ name: 'default' }];
+    if (!Array.isArray(queues) || queues.length === 0 || !queues.every((q) => isPlainObject(q) && typeof q.name === 'string')) {
+      throw new BgsyncError('invalid-argument', 'queues must be a non-empty array of {name, ...}');
+    }
+    if (!(Number.isInteger(this.options.concurrency) && this.options.concurrency >= 1 && this.options.concurrency <= 64)) {
+      throw new BgsyncError('invalid-argument', 'concurrency must be an integer from 1 to 64');
+    }
+    this.queueNames = queues.map((q) => q.name);
+    this.queueConfigs = queues;
+    this.log = this.options.logger ?? console;
+    this.clockOffsetMs = 0; // test clock only (allowTestClock)
+    const baseNow = this.options.now ?? (() => Date.now());
+    this.now = () => baseNow() + this.clockOffsetMs;
+    this.clockMs = this.options.clockMs ?? (() => Date.now());
+    this.scope = null;
+    this._engine = null;
+    this.runs = new Map(); // queue -> {promise, again}
+    this.lastRuns = new Map(); // queue -> {trigger, startedAt, endedAt, attempted, states, result}
+    this.lastEnqueueAt = 0;
+    this.diagnostics = { ignoredMessages: 0, lastIgnoredReason: null };
+    // Tells one life of the worker from the next (a page can see that the worker restarted).
+    this.instanceId = Math.random().toString(36).slice(2, 10);
+  }
+
+  /** The engine, opened on first use (module load + store load). */
+  engine() {
+    if (!this._engine) {
+      this._engine = (async () => {
+        const module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
+        const store = await openStore({ storage: this.options.storage, name: this.options.storeName });
+        return Engine.open(module, store, { now: () => this.now(), queues: this.queueConfigs });
+      })();
+      this._engine.catch(() => {
+        this._engine = null; // a later event tries again
+      });
+    }
+    return this._engine;
+  }
+
+  /** True when the Background Sync API is usable in this worker. */
+  hasBackgroundSync() {
+    const s = this.scope;
+    return !!s && typeof s.SyncManager === 'function' && !!s.registration?.sync;
+  }
+
+  /** Installs the event listeners; call once, synchronously, in the worker's top level. */
+  listen(scope = globalThis) {
+    this.scope = scope;
+    this.fetch = this.options.fetch ?? scope.fetch.bind(scope);
+    scope.addEventListener('sync', (event) => this._onSync(event));
+    scope.addEventListener('periodicsync', (event) => this._onPeriodicSync(event));
+    scope.addEventListener('push', (event) => this._onPush(event));
+    scope.addEventListener('message', (event) => this._onMessage(event));
+    // Open the engine at start; without Background Sync, start is a replay trigger.
+    const start = this.engine().then(() => {
+      if (!this.hasBackgroundSync()) return this.syncAll('start');
+      return undefined;
+    });
+    start.catch((err) => this.log.warn(`bgsync: start failed: ${err?.message ?? err}`));
+    return this;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Enqueue
+
+  /**
+   * Validates and stores one request; resolves with {id, key} once it is durable, then
+   * asks for a sync. `args` is the SyncClient shape (url absolute, body bytes or string).
+   */
+  async enqueue(args) {
+    const url = this._checkUrl(args.url);
+    const headers = checkHeaders(args.headers);
+    if (!headers) throw new BgsyncError('invalid-argument', 'headers must be an object of strings');
+    for (const name of this.options.stripHeaders) delete headers[name.toLowerCase()];
+    const meta = { queue: args.queue ?? this.queueNames[0], method: args.method ?? 'POST', url, headers };
+    for (const k of ['priority', 'entity', 'baseVersion', 'baseDocument']) {
+      if (args[k] !== undefined) meta[k] = args[k];
+    }
+    const engine = await this.engine();
+    const result = await engine.enqueue(meta, args.body ?? undefined);
+    this.lastEnqueueAt = this.now();
+    const asked = this.requestSync(meta.queue);
+    this.broadcastStatus(meta.queue);
+    return { ...result, syncRequested: asked };
+  }
+
+  /** Enqueues a Request (the Workbox plugin's path). Credentials are stripped as usual. */
+  async enqueueRequest(request, { queue, priority, entity } = {}) {
+    const headers = {};
+    request.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+    const body = hasBody ? new Uint8Array(await request.arrayBuffer()) : undefined;
+    return this.enqueue({ queue, method: request.method, url: request.url, headers, body, priority, entity });
+  }
+
+  _checkUrl(raw) {
+    let url;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new BgsyncError('invalid-url', String(raw).slice(0, 200));
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BgsyncError('invalid-url', url.protocol);
+    const own = this.scope?.location?.origin;
+    const allowed = this.options.allowedOrigins.map((o) => new URL(o).origin);
+    if (url.origin !== own && !allowed.includes(url.origin)) {
+      throw new BgsyncError('origin-not-allowed', url.origin);
+    }
+    return url.href;
+  }
+
+  /**
+   * Asks the browser for a `sync` event (Background Sync API), or replays now when the
+   * API is missing. Returns 'registered' | 'replaying' | 'failed'.
+   */
+  requestSync(queue) {
+    if (this.hasBackgroundSync()) {
+      this.scope.registration.sync.register(syncTag(queue)).catch((err) => {
+        this.log.warn(`bgsync: sync.register failed (${err?.name}); replaying now`);
+        this.sync(queue, { trigger: 'enqueue' }).catch(() => undefined);
+      });
+      return 'registered';
+    }
+    this.sync(queue, { trigger: 'enqueue' }).catch(() => undefined);
+    return 'replaying';
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Replay
+
+  /**
+   * Replays `queue` (coalescing with a run in progress) within the event budget.
+   * @returns {Promise<{queue, remaining: number, run: object}>} remaining = retryable items left
+   */
+  sync(queue, { trigger = 'manual', budgetMs = this.options.eventBudgetMs } = {}) {
+    if (!this.queueNames.includes(queue)) return Promise.reject(new BgsyncError('unknown-queue', queue));
+    const running = this.runs.get(queue);
+    if (running) {
+      running.again = true; // something new may be ready: the current run looks once more
+      return running.promise;
+    }
+    const state = { again: false, promise: null };
+    state.promise = this._run(queue, trigger, this.clockMs() + budgetMs, state).finally(() => {
+      this.runs.delete(queue);
+    });
+    this.runs.set(queue, state);
+    return state.promise;
+  }
+
+  /** Replays every queue (one after another, sharing the budget). */
+  async syncAll(trigger, budgetMs = this.options.eventBudgetMs) {
+    const deadline = this.clockMs() + budgetMs;
+    const results = [];
+    for (const q of this.queueNames) {
+      results.push(await this.sync(q, { trigger, budgetMs: Math.max(0, deadline - this.clockMs()) }));
+    }
+    return results;
+  }
+
+  async _run(queue, trigger, deadlineMs, state) {
+    const engine = await this.engine();
+    const run = { queue, trigger, startedAt: this.now(), endedAt: null, attempted: 0, states: {}, result: 'running' };
+    this.broadcastStatus(queue);
+    let done = 0;
+    const replayer = new Replayer({
+      engine,
+      fetch: this.fetch,
+      concurrency: this.options.concurrency,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      credentials: this.options.credentials,
+      clockMs: this.clockMs,
+      onOutcome: (item, decision, status) => {
+        done++;
+        const counts = engine.status(queue).counts;
+        this.broadcast('progress', { queue, done, total: done + counts.pending + counts.inflight, id: item.id, key: item.key, status, state: decision.state });
+        if (['conflict', 'dead', 'auth'].includes(decision.state)) {
+          this.broadcast(decision.state, { queue, id: item.id, key: item.key, url: item.url, method: item.method, status, reason: decision.reason ?? null });
+        }
+      },
+    });
+    let error = null;
+    try {
+      do {
+        state.again = false;
+        const s = await replayer.run(queue, { deadlineMs });
+        run.attempted += s.attempted;
+        for (const [k, v] of Object.entries(s.states)) run.states[k] = (run.states[k] ?? 0) + v;
+        if (s.stoppedByDeadline) break;
+      } while (state.again && this.clockMs() < deadlineMs);
+    } catch (err) {
+      error = err;
+    }
+    const counts = engine.status(queue).counts;
+    const remaining = counts.pending + counts.waiting + counts.inflight;
+    run.endedAt = this.now();
+    run.remaining = remaining;
+    run.result = error || remaining > 0 || run.states.dead || run.states.auth || run.states.conflict ? 'failed' : 'completed';
+    if (error) run.error = BgsyncError.prototype.toJSON.call(asBgsyncError(error));
+    this.lastRuns.set(queue, run);
+    this.broadcast(run.result, { queue, run });
+    this.broadcastStatus(queue);
+    if (error) throw error;
+    return { queue, remaining, run };
+  }
+
+  async _onSync(event) {
+    const queue = queueOfTag(event.tag);
+    if (queue === null || !this.queueNames.includes(queue)) return; // not ours
+    event.waitUntil(
+      this.sync(queue, { trigger: event.lastChance ? 'sync-last-chance' : 'sync' }).then((r) => {
+        if (r.remaining > 0) {
+          // Rejecting makes the browser schedule this tag again (see the file comment).
+          throw new BgsyncError('invalid-state', `${r.remaining} item(s) of '${queue}' still wait; asking the browser to retry`);
+        }
+      }),
+    );
+  }
+
+  _onPush(event) {
+    let data = null;
+    try {
+      data = event.data ? event.data.json() : null;
+    } catch {
+      return; // not a bgsync push
+    }
+    if (!isPlainObject(data) || data.bgsync !== 'sync') return;
+    const queue = data.queue;
+    if (queue !== undefined && !this.queueNames.includes(queue)) {
+      this.log.warn(`bgsync: push for unknown queue ignored`);
+      return;
+    }
+    event.waitUntil(queue ? this.sync(queue, { trigger: 'push' }) : this.syncAll('push'));
+  }
+
+  _onPeriodicSync(event) {
+    if (event.tag !== 'bgsync:pulls' && queueOfTag(event.tag) === null) return;
+    event.waitUntil(
+      (async () => {
+        await this.pull();
+        await this.syncAll('periodicsync');
+      })(),
+    );
+  }
+
+  /**
+   * Fetches every due pull into the Cache API with its ETag (a 304 keeps the cached copy)
+   * and tells the pages. Due-ness and the ETag live in the cached response itself
+   * (header x-bgsync-fetched-at), so nothing else has to be stored.
+   */
+  async pull({ force = false } = {}) {
+    const caches = this.scope?.caches;
+    if (!caches || this.options.pulls.length === 0) return [];
+    const cache = await caches.open(this.options.pullCacheName);
+    const results = [];
+    for (const p of this.options.pulls) {
+      const url = this._checkUrl(new URL(p.url, this.scope.location.href).href);
+      const cached = await cache.match(url);
+      const fetchedAt = Number(cached?.headers.get('x-bgsync-fetched-at') ?? 0);
+      if (!force && cached && this.now() - fetchedAt < (p.minIntervalMs ?? 0)) {
+        results.push({ name: p.name, url, state: 'fresh' });
+        continue;
+      }
+      const headers = {};
+      const etag = cached?.headers.get('etag');
+      if (etag) headers['if-none-match'] = etag;
+      let state;
+      try {
+        const res = await this.fetch(url, { headers, cache: 'no-store', credentials: 'same-origin' });
+        if (res.status === 304 && cached) {
+          await cache.put(url, restamp(cached, this.now(), await cached.arrayBuffer()));
+          state = 'not-modified';
+        } else if (res.ok) {
+          await cache.put(url, restamp(res, this.now(), await res.arrayBuffer()));
+          state = 'updated';
+        } else {
+          state = 'failed';
+        }
+        results.push({ name: p.name, url, state, status: res.status });
+      } catch {
+        results.push({ name: p.name, url, state: 'failed', status: 0 });
+      }
+    }
+    this.broadcast('pulled', { pulls: results });
+    return results;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Status and broadcasts
+
+  /** Engine status plus what only the glue knows (run state, last run). */
+  async status(queue) {
+    if (queue !== undefined && !this.queueNames.includes(queue)) throw new BgsyncError('unknown-queue', queue);
+    const engine = await this.engine();
+    const s = engine.status(queue ?? null);
+    const names = queue ? [queue] : this.queueNames;
+    const lastRun = names.map((q) => this.lastRuns.get(q)).filter(Boolean).sort((a, b) => b.endedAt - a.endedAt)[0] ?? null;
+    const running = names.some((q) => this.runs.has(q));
+    const remaining = s.counts.pending + s.counts.waiting + s.counts.inflight;
+    let state;
+    if (running) state = 'running';
+    else if (remaining > 0) state = lastRun?.result === 'failed' && lastRun.endedAt >= this.lastEnqueueAt ? 'failed' : 'scheduled';
+    else state = lastRun ? lastRun.result : 'idle';
+    return {
+      queue: queue ?? null,
+      counts: s.counts,
+      state,
+      nextAttemptAt: s.nextWakeAt ?? null,
+      lastRun,
+      queues: s.queues ?? {},
+      backgroundSync: this.hasBackgroundSync(),
+      now: this.now(),
+    };
+  }
+
+  broadcastStatus(queue) {
+    this.status(queue)
+      .then((s) => this.broadcast('status', s))
+      .catch(() => undefined);
+  }
+
+  /** Posts an event to every window of this origin, controlled or not. */
+  async broadcast(event, detail) {
+    const clients = this.scope?.clients;
+    if (!clients) return;
+    try {
+      const list = await clients.matchAll({ includeUncontrolled: true, type: 'window' });
+      for (const c of list) c.postMessage({ bgsync: PROTOCOL_VERSION, event, detail });
+    } catch (err) {
+      this.log.warn(`bgsync: broadcast failed: ${err?.message ?? err}`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Messages
+
+  _ignore(reason) {
+    this.diagnostics.ignoredMessages++;
+    this.diagnostics.lastIgnoredReason = reason;
+    this.log.warn(`bgsync: message ignored: ${reason}`);
+  }
+
+  _onMessage(event) {
+    const data = event.data;
+    // Messages of other libraries on the same worker are not ours: leave them quietly.
+    if (!isPlainObject(data) || !('bgsync' in data)) return;
+    const own = this.scope.location.origin;
+    const source = event.source;
+    let sourceOrigin = null;
+    try {
+      sourceOrigin = source && typeof source.url === 'string' ? new URL(source.url).origin : null;
+    } catch {
+      sourceOrigin = null;
+    }
+    if ((event.origin && event.origin !== own) || sourceOrigin !== own) {
+      this._ignore(`foreign sender ${event.origin || sourceOrigin}`);
+      return;
+    }
+    const port = event.ports?.[0];
+    if (!port) {
+      this._ignore('no reply port');
+      return;
+    }
+    const checked = validateRequest(data);
+    if (checked.reason) {
+      this._ignore(checked.reason);
+      // A version mismatch is answered: the page must learn it is out of date.
+      if (Number.isInteger(data.bgsync) && data.bgsync !== PROTOCOL_VERSION) {
+        port.postMessage({ bgsync: PROTOCOL_VERSION, ok: false, error: new BgsyncError('protocol-mismatch', `worker speaks ${PROTOCOL_VERSION}`).toJSON() });
+      }
+      return;
+    }
+    const work = this._handle(checked.type, checked.args, event).then(
+      (result) => port.postMessage({ bgsync: PROTOCOL_VERSION, ok: true, result }),
+      (err) => port.postMessage({ bgsync: PROTOCOL_VERSION, ok: false, error: asBgsyncError(err).toJSON() }),
+    );
+    event.waitUntil?.(work);
+  }
+
+  async _handle(type, args) {
+    switch (type) {
+      case 'hello':
+        return {
+          protocol: PROTOCOL_VERSION,
+          instanceId: this.instanceId,
+          queues: this.queueNames,
+          backgroundSync: this.hasBackgroundSync(),
+          diagnostics: { ...this.diagnostics },
+        };
+      case 'enqueue':
+        if (!this.queueNames.includes(args.queue)) throw new BgsyncError('unknown-queue', args.queue);
+        return this.enqueue(args);
+      case 'status':
+        return this.status(args.queue);
+      case 'syncNow': {
+        const trigger = args.trigger ?? 'page';
+        const rs = args.queue ? [await this.sync(args.queue, { trigger })] : await this.syncAll(trigger);
+        return { remaining: rs.reduce((n, r) => n + r.remaining, 0) };
+      }
+      case 'items': {
+        const engine = await this.engine();
+        const filter = {};
+        for (const k of ['queue', 'state', 'limit']) if (args[k] !== undefined) filter[k] = args[k];
+        return engine.items(filter);
+      }
+      case 'testClock':
+        if (!this.options.allowTestClock) throw new BgsyncError('bad-message', 'the test clock is not enabled');
+        this.clockOffsetMs = args.offsetMs;
+        return { now: this.now() };
+      default: {
+        const engine = await this.engine();
+        const call = OPTIONAL_ENGINE_CALLS[type];
+        const method = type === 'releaseAuth' ? 'releaseAuth' : type;
+        if (!call || typeof engine[method] !== 'function') {
+          throw new BgsyncError('bad-message', `${type} is not available in this engine`);
+        }
+        const result = await call(engine, args);
+        if (type === 'retryDead' || type === 'resolveConflict' || type === 'releaseAuth') {
+          for (const q of this.queueNames) this.requestSync(q);
+        }
+        return result ?? null;
+      }
+    }
+  }
+}
+
+function asBgsyncError(err) {
+  if (err instanceof BgsyncError) return err;
+  if (err && typeof err.code === 'string' && err.name === 'BgsyncError') return BgsyncError.fromJSON(err);
+  return new BgsyncError('internal-error', String(err?.message ?? err));
+}
+
+function restamp(res, nowMs, body) {
+  const headers = new Headers(res.headers);
+  headers.set('x-bgsync-fetched-at', String(nowMs));
+  return new Response(body, { status: res.status === 304 ? 200 : res.status, statusText: res.statusText, headers });
+}

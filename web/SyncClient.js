@@ -1,0 +1,229 @@
+/**
+ * SyncClient -- the page side of bgsync. It never loads the engine: every call is a
+ * message to the service worker (web/protocol.js) over a MessageChannel, answered on that
+ * channel; the worker's broadcasts arrive as events on this EventTarget:
+ *   progress {queue, done, total}, status {counts, state, ...}, completed, failed,
+ *   conflict, dead, auth, pulled.
+ *
+ * `enqueue` resolves only once the worker reports the item durable (stored in
+ * IndexedDB/OPFS); a rejection means nothing was stored.
+ *
+ * Where the Background Sync API is missing (the worker says so in `hello`), the client is
+ * the trigger: it asks for a replay on `online`, when the page becomes visible, and every
+ * `fallbackIntervalMs` while visible.
+ */
+import { BgsyncError } from './BgsyncError.js';
+import { EVENT_TYPES, PROTOCOL_VERSION } from './protocol.js';
+
+const DEFAULTS = Object.freeze({ timeoutMs: 30_000, readyTimeoutMs: 30_000, fallbackIntervalMs: 60_000 });
+
+export class SyncClient extends EventTarget {
+  /**
+   * @param {{serviceWorker?: ServiceWorkerContainer, timeoutMs?: number,
+   *          readyTimeoutMs?: number, fallbackIntervalMs?: number, baseUrl?: string}} [options]
+   */
+  constructor(options = {}) {
+    super();
+    this.options = { ...DEFAULTS, ...options };
+    this.container = options.serviceWorker ?? globalThis.navigator?.serviceWorker;
+    this.baseUrl = options.baseUrl ?? globalThis.location?.href;
+    this._ready = null;
+    this._fallbackTimer = null;
+    this._listeners = [];
+    if (this.container) {
+      const onMessage = (e) => this._onBroadcast(e);
+      this.container.addEventListener('message', onMessage);
+      this._listeners.push(() => this.container.removeEventListener('message', onMessage));
+      // Messages from the worker wait in a queue until this is called (or onmessage is set).
+      this.container.startMessages?.();
+    }
+  }
+
+  /** Resolves with the active worker once there is one (and it answered hello). */
+  ready() {
+    if (!this._ready) {
+      this._ready = (async () => {
+        if (!this.container) throw new BgsyncError('no-service-worker', 'navigator.serviceWorker is missing');
+        const registration = await withTimeout(this.container.ready, this.options.readyTimeoutMs, 'no-service-worker');
+        const worker = registration.active;
+        if (!worker) throw new BgsyncError('no-service-worker');
+        this.worker = worker;
+        this.info = await this._request('hello', {});
+        if (!this.info.backgroundSync) this._startFallback();
+        return worker;
+      })();
+      this._ready.catch(() => {
+        this._ready = null;
+      });
+    }
+    return this._ready;
+  }
+
+  /**
+   * Queues one request. Resolves with {id, key} once the item is durable.
+   * @param {{url: string, method?: string, headers?: object|Headers, body?: any,
+   *          queue?: string, priority?: string, entity?: string, baseVersion?: string,
+   *          baseDocument?: object|string}} request
+   */
+  async enqueue({ url, method = 'POST', headers, body, queue = 'default', priority, entity, baseVersion, baseDocument } = {}) {
+    if (typeof url !== 'string' && !(url instanceof URL)) throw new BgsyncError('invalid-url', 'url is required');
+    let absolute;
+    try {
+      absolute = new URL(String(url), this.baseUrl).href;
+    } catch {
+      throw new BgsyncError('invalid-url', String(url));
+    }
+    const h = normalizeHeaders(headers);
+    const payload = await encodeBody(body, h);
+    const args = { queue, url: absolute, method: String(method).toUpperCase(), headers: h };
+    if (payload !== undefined) args.body = payload;
+    if (priority !== undefined) args.priority = priority;
+    if (entity !== undefined) args.entity = entity;
+    if (baseVersion !== undefined) args.baseVersion = baseVersion;
+    if (baseDocument !== undefined) args.baseDocument = typeof baseDocument === 'string' ? baseDocument : JSON.stringify(baseDocument);
+    const result = await this._request('enqueue', args);
+    return { id: result.id, key: result.key };
+  }
+
+  /** {counts, state, nextAttemptAt, lastRun, queues} for one queue or all. */
+  status(queue) {
+    return this._request('status', queue === undefined ? {} : { queue });
+  }
+
+  /** Replays now (one queue or all); resolves when the run ended with {remaining}. */
+  syncNow(queue, { trigger = 'page' } = {}) {
+    const args = { trigger };
+    if (queue !== undefined) args.queue = queue;
+    return this._request('syncNow', args);
+  }
+
+  /** Items for inspection: filter {queue, state, limit}. */
+  items(filter = {}) {
+    return this._request('items', filter);
+  }
+
+  deadLetters(queue) {
+    return this._request('deadLetters', queue === undefined ? {} : { queue });
+  }
+
+  retryDead(id) {
+    return this._request('retryDead', { id });
+  }
+
+  discardDead(id) {
+    return this._request('discardDead', { id });
+  }
+
+  conflicts(queue) {
+    return this._request('conflicts', queue === undefined ? {} : { queue });
+  }
+
+  resolveConflict(id, resolution) {
+    return this._request('resolveConflict', { id, resolution });
+  }
+
+  /** After fresh credentials exist: items waiting as `auth` become ready again. */
+  releaseAuth(queue) {
+    return this._request('releaseAuth', queue === undefined ? {} : { queue });
+  }
+
+  /** Stops listening (tests, single-page apps tearing down a view). */
+  close() {
+    for (const off of this._listeners.splice(0)) off();
+    if (this._fallbackTimer) clearInterval(this._fallbackTimer);
+    this._fallbackTimer = null;
+  }
+
+  /** Sends one request and waits for its answer. Type and args follow web/protocol.js. */
+  async _request(type, args) {
+    const worker = type === 'hello' ? this.worker : await this.ready();
+    const channel = new MessageChannel();
+    const answer = new Promise((resolve, reject) => {
+      channel.port1.onmessage = (e) => {
+        const msg = e.data;
+        if (!msg || msg.bgsync !== PROTOCOL_VERSION) {
+          reject(new BgsyncError('protocol-mismatch', `worker answered with protocol ${String(msg?.bgsync)}`));
+        } else if (msg.ok) resolve(msg.result);
+        else reject(BgsyncError.fromJSON(msg.error));
+      };
+    });
+    try {
+      worker.postMessage({ bgsync: PROTOCOL_VERSION, type, args }, [channel.port2]);
+    } catch (err) {
+      if (err?.name === 'DataCloneError') throw new BgsyncError('unclonable-body', err.message, { cause: err });
+      throw err;
+    }
+    try {
+      return await withTimeout(answer, this.options.timeoutMs, 'timeout', type);
+    } finally {
+      channel.port1.close();
+    }
+  }
+
+  _onBroadcast(e) {
+    const msg = e.data;
+    if (!msg || msg.bgsync !== PROTOCOL_VERSION || !EVENT_TYPES.includes(msg.event)) return;
+    this.dispatchEvent(new CustomEvent(msg.event, { detail: msg.detail }));
+  }
+
+  _startFallback() {
+    const win = globalThis.window;
+    const doc = globalThis.document;
+    if (!win || this._fallbackTimer) return;
+    const kick = (trigger) => this.syncNow(undefined, { trigger }).catch(() => undefined);
+    const onOnline = () => kick('online');
+    const onVisible = () => {
+      if (doc?.visibilityState === 'visible') kick('visible');
+    };
+    win.addEventListener('online', onOnline);
+    doc?.addEventListener('visibilitychange', onVisible);
+    this._fallbackTimer = setInterval(() => {
+      if (doc?.visibilityState !== 'hidden') kick('timer');
+    }, this.options.fallbackIntervalMs);
+    this._listeners.push(() => {
+      win.removeEventListener('online', onOnline);
+      doc?.removeEventListener('visibilitychange', onVisible);
+    });
+  }
+}
+
+function withTimeout(promise, ms, code, detail) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new BgsyncError(code, detail)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function normalizeHeaders(headers) {
+  const out = {};
+  if (!headers) return out;
+  const entries = typeof headers.forEach === 'function' && !Array.isArray(headers) && !(headers.constructor === Object)
+    ? (() => {
+        const list = [];
+        headers.forEach((v, k) => list.push([k, v]));
+        return list;
+      })()
+    : Array.isArray(headers)
+      ? headers
+      : Object.entries(headers);
+  for (const [k, v] of entries) out[String(k).toLowerCase()] = String(v);
+  return out;
+}
+
+/** Body to a clonable string or ArrayBuffer; objects become JSON (and set content-type). */
+async function encodeBody(body, headers) {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string') return body;
+  if (body instanceof ArrayBuffer) return body.slice(0);
+  if (ArrayBuffer.isView(body)) return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength);
+  if (typeof Blob !== 'undefined' && body instanceof Blob) {
+    if (!headers['content-type'] && body.type) headers['content-type'] = body.type;
+    return body.arrayBuffer();
+  }
+  if (typeof body === 'object') {
+    if (!headers['content-type']) headers['content-type'] = 'application/json';
+    return JSON.stringify(body);
+  }
+  throw new BgsyncError('unclonable-body', `a body of type ${typeof body}`);
+}
