@@ -50,13 +50,22 @@ const DEFAULTS = Object.freeze({
 
 /** Engine methods that colleagues add over time; messages map to them when present. */
 const OPTIONAL_ENGINE_CALLS = {
-  deadLetters: (e, a) => e.deadLetters(a.queue),
-  retryDead: (e, a) => e.retryDead(a.id),
-  discardDead: (e, a) => e.discardDead(a.id),
-  conflicts: (e, a) => e.conflicts(a.queue),
-  resolveConflict: (e, a) => e.resolveConflict(a.id, a.resolution),
-  releaseAuth: (e, a) => e.releaseAuth(a.queue),
+  deadLetters: { method: 'items', call: (e, a) => e.items(a.queue ? { queue: a.queue, state: 'dead' } : { state: 'dead' }) },
+  retryDead: { method: 'deadRetry', call: (e, a) => e.deadRetry(a.id) },
+  discardDead: { method: 'deadDiscard', call: (e, a) => e.deadDiscard(a.id) },
+  releaseAuth: { method: 'authRelease', call: (e, a) => e.authRelease(a.queue) },
+  attempts: { method: 'attempts', call: (e, a) => e.attempts(pick(a, ['id', 'limit'])) },
+  conflicts: { method: 'conflicts', call: (e, a) => e.conflicts(pick(a, ['queue', 'state', 'entity', 'limit'])) },
+  resolveConflict: { method: 'conflictResolve', call: (e, a) => e.conflictResolve(a.id, a.resolution) },
 };
+/** After these, items may be ready again: ask for a sync. */
+const RELEASING_CALLS = ['retryDead', 'releaseAuth', 'resolveConflict'];
+
+function pick(obj, keys) {
+  const out = {};
+  for (const k of keys) if (obj[k] !== undefined) out[k] = obj[k];
+  return out;
+}
 
 export class BgsyncWorker {
   /**
@@ -239,6 +248,7 @@ export class BgsyncWorker {
     let done = 0;
     const replayer = new Replayer({
       engine,
+      batch: !!this.queueConfigs.find((q) => q.name === queue)?.batch && typeof engine.claimBatch === 'function',
       fetch: this.fetch,
       concurrency: this.options.concurrency,
       requestTimeoutMs: this.options.requestTimeoutMs,
@@ -483,15 +493,15 @@ export class BgsyncWorker {
         return { now: this.now() };
       default: {
         const engine = await this.engine();
-        const call = OPTIONAL_ENGINE_CALLS[type];
-        const method = type === 'releaseAuth' ? 'releaseAuth' : type;
-        if (!call || typeof engine[method] !== 'function') {
+        const entry = OPTIONAL_ENGINE_CALLS[type];
+        if (!entry || typeof engine[entry.method] !== 'function') {
           throw new BgsyncError('bad-message', `${type} is not available in this engine`);
         }
-        const result = await call(engine, args);
-        if (type === 'retryDead' || type === 'resolveConflict' || type === 'releaseAuth') {
-          for (const q of this.queueNames) this.requestSync(q);
+        const result = await entry.call(engine, args);
+        if (RELEASING_CALLS.includes(type)) {
+          for (const q of args.queue ? [args.queue] : this.queueNames) this.requestSync(q);
         }
+        this.broadcastStatus(args.queue);
         return result ?? null;
       }
     }

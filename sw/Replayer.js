@@ -14,6 +14,15 @@
 
 /** Response headers the engine reads (Retry-After, ETag, ...); others are not stored. */
 const REPORTED_HEADERS = ['retry-after', 'etag', 'content-type', 'location', 'last-modified'];
+function pickHeaders(h) {
+  const out = {};
+  for (const name of REPORTED_HEADERS) {
+    const v = h.get(name);
+    if (v !== null) out[name] = v;
+  }
+  return out;
+}
+
 /** Response bodies are kept only where the engine needs them (conflicts), up to this size. */
 const MAX_REPORTED_BODY_BYTES = 1 << 20;
 
@@ -23,8 +32,9 @@ export class Replayer {
    *          credentials?: Function, clockMs?: () => number,
    *          onOutcome?: (item: object, decision: object, status: number) => void}} options
    */
-  constructor({ engine, fetch, concurrency, requestTimeoutMs, credentials, clockMs, onOutcome }) {
+  constructor({ engine, fetch, concurrency, requestTimeoutMs, credentials, clockMs, onOutcome, batch = false }) {
     this.engine = engine;
+    this.batch = batch; // the queue has a batch endpoint: one request carries many items
     this.fetch = fetch;
     this.concurrency = concurrency;
     this.requestTimeoutMs = requestTimeoutMs;
@@ -38,6 +48,7 @@ export class Replayer {
    * @returns {Promise<{attempted: number, stoppedByDeadline: boolean, states: Record<string, number>}>}
    */
   async run(queue, { deadlineMs }) {
+    if (this.batch) return this._runBatches(queue, { deadlineMs });
     const summary = { attempted: 0, stoppedByDeadline: false, states: {} };
     const inflight = new Set();
     let drained = false; // the last claim found nothing ready
@@ -66,6 +77,42 @@ export class Replayer {
     return summary;
   }
 
+  /** Batches go one at a time: each already carries up to the queue's batch.maxItems items. */
+  async _runBatches(queue, { deadlineMs }) {
+    const summary = { attempted: 0, stoppedByDeadline: false, states: {} };
+    for (;;) {
+      if (this.clockMs() >= deadlineMs) {
+        summary.stoppedByDeadline = true;
+        break;
+      }
+      const request = await this.engine.claimBatch(queue); // {method, url, headers, items, body}
+      if (!request?.items || request.items.length === 0) break;
+      const body = request.body;
+      summary.attempted += request.items.length;
+      let status = 0;
+      let headers = {};
+      let resBody;
+      try {
+        const extra = this.credentials ? await this.credentials({ item: request, refresh: false }) : null;
+        const res = await this._fetch(request, { ...request.headers, ...(extra ?? {}) }, body);
+        status = res.status;
+        headers = pickHeaders(res.headers);
+        resBody = new Uint8Array(await res.arrayBuffer());
+      } catch {
+        status = 0;
+      }
+      const report = { items: request.items.map((i) => ({ id: i.id, attempt: i.attempt })), status, headers };
+      const out = await this.engine.batchOutcome(report, resBody);
+      const byId = new Map(request.items.map((i) => [i.id, i]));
+      for (const decision of out.results ?? []) {
+        const state = decision.error ? 'unknown' : decision.state;
+        summary.states[state] = (summary.states[state] ?? 0) + 1;
+        this.onOutcome(byId.get(decision.id) ?? { id: decision.id }, { ...decision, state }, status);
+      }
+    }
+    return summary;
+  }
+
   async _attempt(item, summary) {
     let status = 0;
     let headers = {};
@@ -78,6 +125,9 @@ export class Replayer {
     let decision;
     try {
       decision = await this.engine.outcome({ id: item.id, attempt: item.attempt, status, headers }, body);
+      if (decision.conflict?.needsRemote && typeof this.engine.conflictRemote === 'function') {
+        decision = await this._fetchRemote(item, decision);
+      }
     } catch (err) {
       // stale-outcome: the lease expired and another run owns the item now; nothing to do.
       decision = { id: item.id, state: 'unknown', reason: err?.code ?? String(err) };
@@ -91,6 +141,8 @@ export class Replayer {
     const hasBody = method !== 'GET' && method !== 'HEAD';
     const payload = hasBody ? this.engine.body(item.id) : undefined;
     const base = { ...(item.headers ?? {}), 'idempotency-key': item.key };
+    // The version the change was made from (reference conflict protocol: If-Match).
+    if (item.baseVersion) base['if-match'] = item.baseVersion;
     let extra = this.credentials ? await this.credentials({ item, refresh: false }) : null;
     let res = await this._fetch(item, { ...base, ...(extra ?? {}) }, payload);
     if (res.status === 401 && this.credentials) {
@@ -98,11 +150,7 @@ export class Replayer {
       extra = await this.credentials({ item, refresh: true });
       if (extra) res = await this._fetch(item, { ...base, ...extra }, payload);
     }
-    const headers = {};
-    for (const name of REPORTED_HEADERS) {
-      const v = res.headers.get(name);
-      if (v !== null) headers[name] = v;
-    }
+    const headers = pickHeaders(res.headers);
     let body;
     if (res.status === 409 || res.status === 412) {
       const bytes = new Uint8Array(await res.arrayBuffer());
@@ -112,6 +160,21 @@ export class Replayer {
       await res.arrayBuffer().catch(() => undefined);
     }
     return { status: res.status, headers, body };
+  }
+
+  /** The 409/412 carried no usable document: GET the resource and hand it to the engine. */
+  async _fetchRemote(item, decision) {
+    try {
+      const extra = this.credentials ? await this.credentials({ item, refresh: false }) : null;
+      const res = await this._fetch({ url: item.url, method: 'GET' }, { accept: 'application/json', ...(extra ?? {}) });
+      const gone = res.status === 404 || res.status === 410;
+      if (!res.ok && !gone) return decision;
+      const doc = gone ? null : await res.text();
+      const conflict = await this.engine.conflictRemote(decision.conflict.id, doc, gone ? null : res.headers.get('etag'));
+      return { ...decision, state: conflict.itemState ?? decision.state, conflict };
+    } catch {
+      return decision; // still parked; the app can resolve it by hand
+    }
   }
 
   async _fetch(item, headers, payload) {

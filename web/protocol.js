@@ -29,6 +29,7 @@ export const REQUEST_TYPES = Object.freeze([
   'conflicts',
   'resolveConflict',
   'releaseAuth',
+  'attempts',
   'testClock',
 ]);
 
@@ -118,10 +119,15 @@ export function validateRequest(msg) {
       if (args.baseDocument !== undefined && (typeof args.baseDocument !== 'string' || args.baseDocument.length > 1 << 20)) return fail('baseDocument');
       return { type: msg.type, args: { ...args, headers } };
     }
+    case 'conflicts':
+      if (!optName('queue')) return fail('queue');
+      if (args.state !== undefined && !['open', 'resolved', 'all'].includes(args.state)) return fail('state');
+      if (args.entity !== undefined && typeof args.entity !== 'string') return fail('entity');
+      if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0 && args.limit <= 10_000)) return fail('limit');
+      return { type: msg.type, args };
     case 'status':
     case 'syncNow':
     case 'deadLetters':
-    case 'conflicts':
     case 'releaseAuth':
       if (!optName('queue')) return fail('queue');
       if (args.trigger !== undefined && !['page', 'online', 'visible', 'timer'].includes(args.trigger)) return fail('trigger');
@@ -131,13 +137,17 @@ export function validateRequest(msg) {
       if (args.state !== undefined && typeof args.state !== 'string') return fail('state');
       if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0 && args.limit <= 10_000)) return fail('limit');
       return { type: msg.type, args };
+    case 'attempts':
+      if (args.id !== undefined && !isId(args.id)) return fail('id');
+      if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit > 0 && args.limit <= 10_000)) return fail('limit');
+      return { type: msg.type, args };
     case 'retryDead':
     case 'discardDead':
       if (!isId(args.id)) return fail('id');
       return { type: msg.type, args };
     case 'resolveConflict':
       if (!isId(args.id)) return fail('id');
-      if (args.resolution === undefined) return fail('resolution');
+      if (!isPlainObject(args.resolution)) return fail('resolution');
       return { type: msg.type, args };
     case 'testClock':
       if (!Number.isFinite(args.offsetMs)) return fail('offsetMs');
