@@ -178,7 +178,8 @@ int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now);
  *
  * Coalescing (queues with "coalesce": true, items with an entity). The engine looks at
  * the entity's unfinished items; an item is "fresh" when it is in the same queue,
- * pending and has never been attempted (attempts = 0, so it never was in flight).
+ * pending and has never been attempted (attempts = 0 and no outcome ever reported, so
+ * it never was in flight; a dead letter sent again is not fresh).
  * Only fresh items are rewritten; the rewritten item keeps its id, key, createdAt and
  * place in line, takes the higher of the two priorities, and *pzOut is
  *   {"id": <the merged item>, "key": ..., "coalesced": true}.

@@ -8,8 +8,9 @@
  *   tail POST     + PUT       -> the POST with the PUT's body
  *   POST ... (all) + DELETE   -> nothing: the create and everything after it is removed
  *
- * Invariants: only items with state = pending and attempts = 0 are touched (never one
- * that may have reached the server); the merged item keeps its id, key, created time and
+ * Invariants: only items with state = pending, attempts = 0 and no outcome ever reported
+ * are touched (never one that may have reached the server, also after a dead-letter
+ * retry reset its attempts); the merged item keeps its id, key, created time and
  * place in line; the queue's limits hold after a merge (otherwise the change is simply
  * appended, and the usual limit checks decide).
  */
@@ -32,7 +33,10 @@ typedef struct Tail {
 
 static int tail_read(bgs_engine *pEng, const bgs__change *c, Tail *t) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
-                                  "SELECT id, queue = ?2 AND state = 0 AND attempts = 0,"
+                                  /* Fresh: never handed out, no outcome ever (a dead letter
+                                     sent again has attempts = 0 but was tried). */
+                                  "SELECT id, queue = ?2 AND state = 0 AND attempts = 0"
+                                  " AND last_status IS NULL,"
                                   " method, url, body_size FROM items"
                                   " WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL
                                   " ORDER BY id");

@@ -12,7 +12,8 @@
  *  - an item older than its queue's maxAgeMs is never sent: a claim that meets it makes
  *    it a dead letter ("expired") and takes the next one;
  *  - coalescing only ever touches items with attempts = 0 and state = pending: a change
- *    that may have reached the server is never rewritten (rules in bgsync.h).
+ *    that may have reached the server is never rewritten (rules in bgsync.h);
+ *  - item ids (and so idempotency keys) are never reused, also after removals.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -199,9 +200,11 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
                           size_t nBody, bgs_time now, char **pzOut) {
   sqlite3_stmt *pStmt = bgs__stmt(
       pEng,
-      "INSERT INTO items(key, queue, method, url, headers, body, body_size, priority, entity,"
+      "INSERT INTO items(id, key, queue, method, url, headers, body, body_size, priority, entity,"
       " state, head, due_at, created_at, updated_at, extra)"
-      " VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
+      " VALUES (max(coalesce((SELECT max(id) FROM items), 0),"
+      "   coalesce((SELECT value FROM meta WHERE key = 'last_item_id'), 0)) + 1,"
+      "  '', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
       "  ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM items WHERE entity = ?8"
       "   AND state IN " BGS__UNFINISHED_SQL "),"
       "  ?9, ?9, ?9, ?10)");
@@ -219,6 +222,17 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   if (a->zExtra) sqlite3_bind_text(pStmt, 10, a->zExtra, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
   id = sqlite3_last_insert_rowid(pEng->db);
+
+  /* Ids are never reused, even after the newest item was removed (a cancelled create, a
+     discarded dead letter): the id is part of the idempotency key, and a server that saw
+     the old key would take a new request for a replay. meta.last_item_id remembers the
+     highest id ever given. */
+  pStmt = bgs__stmt(pEng,
+                    "INSERT INTO meta(key, value) VALUES ('last_item_id', ?1)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, id);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
 
   /* The key joins the store's random install id and the item id: unique across devices,
      and the same on every attempt because it is stored. */

@@ -255,3 +255,19 @@ TEST(test_coalesce_keeps_the_merged_item_in_its_place_in_line) {
   bgs_free(z1);
   bgs_close(pEng);
 }
+
+TEST(test_coalesce_never_cancels_a_dead_letter_that_was_sent_again) {
+  bgs_engine *pEng = coalescing();
+  char *z1 = enqueue_raw(pEng, REQ("POST", "notes", ""), "{\"v\":1}", 1000);
+  int64_t id = json_int(z1, "$.id"), aId[4], aAt[4];
+  char *z2;
+  CHECK_EQ_I64(claim_ids(pEng, 4, 2000, aId, aAt), 1);
+  CHECK_OK(report(pEng, id, 1, 400, NULL, 2001, NULL, 0));
+  CHECK_OK(bgs_dead_retry(pEng, id, 2002)); /* attempts back to 0, but it was sent */
+  z2 = enqueue_raw(pEng, REQ("DELETE", "notes/1", ""), NULL, 2003);
+  CHECK(json_int(z2, "$.id") > 0);
+  CHECK_EQ_I64(items_count(pEng, NULL), 2);
+  bgs_free(z1);
+  bgs_free(z2);
+  bgs_close(pEng);
+}

@@ -166,3 +166,16 @@ TEST(test_dead_auth_release_is_per_queue) {
   CHECK_EQ_I64(count_state(pEng, "auth", 3000), 0);
   bgs_close(pEng);
 }
+
+TEST(test_dead_discarded_ids_and_keys_are_never_reused) {
+  bgs_engine *pEng = engine_new();
+  int64_t d = make_dead(pEng, "d", NULL, 1000);
+  int64_t next;
+  char zKey[128];
+  CHECK_OK(bgs_dead_discard(pEng, d, 2000));
+  next = enqueue_simple(pEng, "next", 2001);
+  CHECK(next > d);
+  item_str(pEng, next, "key", zKey, sizeof(zKey));
+  CHECK(strcmp(zKey, "test.1") != 0);
+  bgs_close(pEng);
+}
