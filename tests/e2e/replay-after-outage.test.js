@@ -13,7 +13,7 @@ afterAll(async () => {
   await h?.stop();
 });
 beforeEach(() => {
-  h.api.reset();
+  h.reset();
 });
 
 /** Enqueues three notes on one entity (so their order is guaranteed) and returns {id, key}s. */

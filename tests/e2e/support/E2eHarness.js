@@ -11,6 +11,9 @@
  *   await h.waitFor(() => h.log().length >= 3, 'three requests');
  *   await s.close(); await h.stop();               // afterEach / afterAll
  *
+ * `h.reset()` (beforeEach) clears the API's faults, log and data; `h.requests` holds the
+ * headers of every API request (Authorization, Idempotency-Key, If-Match, ...).
+ *
  * Mounts: '/' → `fixtureDir` (default tests/e2e/fixtures), '/bgsync/sw/' → sw/,
  * '/bgsync/web/' → web/, plus any `mounts` given. The API is under /api with its
  * FaultPlan (`h.api.faults.set({status: 503})`) and request log (`h.log()`).
@@ -71,6 +74,19 @@ export class E2eHarness {
     this.url = server.url;
     this.api = server.api;
     this.sessions = new Set();
+    // Request headers of every API request, in arrival order (the log keeps no headers).
+    this.requests = [];
+    const handle = this.api.handle.bind(this.api);
+    this.api.handle = (req, res, url) => {
+      this.requests.push({ method: req.method, path: url.pathname, headers: { ...req.headers } });
+      return handle(req, res, url);
+    };
+  }
+
+  /** Clears faults, the log, the data and the captured request headers. */
+  reset() {
+    this.api.reset();
+    this.requests = [];
   }
 
   /** The API's request log: [{seq, method, path, key, status, applied}], in arrival order. */
@@ -243,6 +259,12 @@ export class E2eSession {
       registrationId: v.registrationId,
       tag,
     });
+  }
+
+  /** Delivers a push message (its data a string) to the active worker. */
+  async deliverPush(data) {
+    const v = await this.waitForVersion((x) => x.status === 'activated' && x.scriptURL.startsWith(this.harness.url));
+    await this.cdp.send('ServiceWorker.deliverPushMessage', { origin: this.harness.url, registrationId: v.registrationId, data });
   }
 
   /** Kills the active worker (like the browser does to an idle worker) and waits until it is stopped. */
