@@ -247,7 +247,8 @@ function renderStatus() {
       `${why}${next !== null ? ` · next try in ${duration(next)}` : ''}` + (navigator.onLine ? '' : ' · this device is offline'),
     );
   } else if (attention.length) {
-    setStatus('attention', `Synced, but ${attention.join(' and ')} need${attention.length === 1 && /^1 /.test(attention[0]) ? 's' : ''} you`, 'See the panels below');
+    const one = attention.length === 1 && /^1 /.test(attention[0]);
+    setStatus('attention', `${attention.join(' and ')} need${one ? 's' : ''} you`, 'Nothing else is waiting · see the panels below');
   } else if (c.done > 0 || state.lastSyncedAt) {
     setStatus('synced', 'All changes synced', `${plural(c.done, 'request')} delivered`);
   } else {
@@ -324,7 +325,7 @@ function renderTimelinePanel() {
   const attempts = fromEngine ? state.engineAttempts : state.localAttempts;
   $('timeline-source').textContent = fromEngine
     ? "From the engine's attempt log. Each row is one request, each dot an attempt; the gaps are the backoff."
-    : 'From the progress events this page received (the engine attempt log is not exposed by this bgsync build). Each dot is an attempt; the gaps are the backoff.';
+    : 'Each row is one request, each dot an attempt (as reported to this page); the gaps are the backoff.';
   const drawn = renderTimeline($('timeline'), { items: state.items, attempts, now: Date.now() });
   if (!drawn) fill($('timeline'), h('p', { class: 'empty' }, 'No attempts yet.'));
 }
@@ -584,18 +585,30 @@ async function saveNote(e, id) {
   const base = n.doc;
   const next = { ...(n.local ?? n.doc), title: formEl.elements.namedItem('title').value, text: formEl.elements.namedItem('text').value, editedBy: form.volunteer.value || 'a volunteer' };
   delete next.updatedAt;
+  const request = {
+    url: `/api/notes/${encodeURIComponent(id)}`,
+    method: 'PUT',
+    headers: n.etag ? { 'if-match': n.etag } : {},
+    body: next,
+    queue: QUEUE,
+    priority: 'high',
+    entity: `note:${id}`,
+    baseVersion: n.etag ?? undefined,
+    baseDocument: base,
+  };
   try {
-    const { id: itemId } = await client.enqueue({
-      url: `/api/notes/${encodeURIComponent(id)}`,
-      method: 'PUT',
-      headers: n.etag ? { 'if-match': n.etag } : {},
-      body: next,
-      queue: QUEUE,
-      priority: 'high',
-      entity: `note:${id}`,
-      baseVersion: n.etag ?? undefined,
-      baseDocument: base,
-    });
+    let itemId;
+    try {
+      ({ id: itemId } = await client.enqueue(request));
+    } catch (err) {
+      // Some bgsync builds pass the base document to the engine as a JSON string and
+      // the engine refuses it; the edit still conflicts correctly on its ETag without it
+      // (only a three-way merge needs the base).
+      if (!/baseDocument/.test(err?.message ?? '')) throw err;
+      console.warn(`bgsync refused baseDocument (${err.message}); queued the edit without it`);
+      delete request.baseDocument;
+      ({ id: itemId } = await client.enqueue(request));
+    }
     state.notes[id] = { ...n, local: next, itemId };
     save('notes', state.notes);
     editing = null;
@@ -726,13 +739,15 @@ async function fetchServerActivities() {
 
 function renderLog() {
   const body = $('log-body');
-  if (state.log.length === 0) {
-    fill(body, h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No requests yet.')));
+  // The page's own reads (GET notes, activities) would drown the outbox's writes.
+  const writes = state.log.filter((e) => e.method !== 'GET').reverse();
+  if (writes.length === 0) {
+    fill(body, h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No writes yet.')));
     return;
   }
   fill(
     body,
-    [...state.log].reverse().slice(0, 8).map((e) =>
+    writes.slice(0, 8).map((e) =>
       h('tr', { dataset: { status: e.status } },
         h('td', { class: 'mono dim' }, clock(e.at)),
         h('td', {}, h('span', { class: 'method' }, e.method), ' ', h('span', { class: 'mono' }, e.path)),

@@ -52,7 +52,7 @@ export function renderTimeline(container, { items, attempts, now }) {
   const width = Math.max(container.clientWidth || 640, 420);
   const plotW = width - LABEL_W - PAD_R;
   const x = (t) => LABEL_W + ((t - t0) / span) * plotW;
-  const height = AXIS_H + rows.length * ROW_H + 6;
+  const height = AXIS_H + rows.length * ROW_H + 16;
 
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': 'Attempt timeline' });
 

@@ -4,13 +4,14 @@
  * on one 127.0.0.1 server.
  *
  *   PORT=8787 node demo/server/main.js     (default 8787; a taken port falls back to a free one)
+ *   BGS_WASM_DIR=build/x/out node demo/server/main.js   (serve a module built elsewhere)
  *
  * The API keeps its data in SQLite (demo/data/reference-api.sqlite, via better-sqlite3);
  * if the native module cannot load, it says so and keeps the data in memory instead.
  * The shared notes the demo edits are seeded when missing, at start and after a reset.
  */
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createServer } from './createServer.js';
 import { MemoryDataStore } from './MemoryDataStore.js';
@@ -59,11 +60,13 @@ function wantedPort() {
 
 /**
  * Starts the demo server (the e2e walkthrough uses this too).
- * @param {{port?: number, dataFile?: string}} [options]  port 0 = any free port
+ * @param {{port?: number, dataFile?: string, wasmDir?: string}} [options]  port 0 = any free
+ *   port; wasmDir serves the engine module from another build output (BGS_WASM_OUT)
+ *   instead of sw/wasm/.
  * @returns {Promise<{url: string, api: ReferenceApi, kind: 'sqlite'|'memory', dataFile: string,
  *                    fellBack: boolean, close: () => Promise<void>}>}
  */
-export async function startDemo({ port = DEFAULT_PORT, dataFile = DATA_FILE } = {}) {
+export async function startDemo({ port = DEFAULT_PORT, dataFile = DATA_FILE, wasmDir } = {}) {
   const { store, kind } = openStore(dataFile);
   const api = new ReferenceApi({ store });
   const resetApi = api.reset.bind(api);
@@ -80,6 +83,7 @@ export async function startDemo({ port = DEFAULT_PORT, dataFile = DATA_FILE } = 
       '/': join(ROOT, 'demo/app'),
       '/bgsync/sw/': join(ROOT, 'sw'),
       '/bgsync/web/': join(ROOT, 'web'),
+      ...(wasmDir ? { '/bgsync/sw/wasm/': resolve(wasmDir) } : {}),
     },
   };
   let server;
@@ -106,7 +110,7 @@ export async function startDemo({ port = DEFAULT_PORT, dataFile = DATA_FILE } = 
 
 async function main() {
   const port = wantedPort();
-  const demo = await startDemo({ port });
+  const demo = await startDemo({ port, wasmDir: process.env.BGS_WASM_DIR || undefined });
   if (demo.fellBack) console.warn(`\n  Port ${port} is taken; using a free port instead.`);
 
   const line = '─'.repeat(60);

@@ -1,0 +1,195 @@
+// The demo, driven the way a new user tries it: the API goes down, a volunteer records two
+// activities and edits a shared note, the API comes back, they press "Sync now", the
+// status bar reaches "All changes synced", the server (SQLite) holds the records, and the
+// attempt timeline shows the failed attempts and the delivery of each request.
+// Screenshots of every step go to tests/artifacts/demo-walkthrough/.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startDemo } from '../../demo/server/main.js';
+import { CHROMIUM_ARGS, E2eHarness, E2eSession, ROOT, waitFor } from './support/E2eHarness.js';
+
+const ARTIFACTS = join(ROOT, 'tests/artifacts/demo-walkthrough');
+const VIEWPORT = { width: 1440, height: 1000 };
+
+let demo;
+let browser;
+let harness;
+let s; // E2eSession: page + CDP
+
+beforeAll(async () => {
+  rmSync(ARTIFACTS, { recursive: true, force: true });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const dataFile = join(ARTIFACTS, 'reference-api.sqlite');
+  // BGS_WASM_DIR: run against a module built elsewhere (BGS_WASM_OUT) instead of sw/wasm/.
+  demo = await startDemo({ port: 0, dataFile, wasmDir: process.env.BGS_WASM_DIR || undefined });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  harness = new E2eHarness(demo, browser);
+});
+
+afterAll(async () => {
+  await s?.close();
+  await browser?.close().catch(() => undefined);
+  await demo?.close();
+});
+
+/** Opens the demo on a fresh browser profile and waits until its SyncClient is connected. */
+async function openDemo() {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const session = new E2eSession(harness, context);
+  await session.init('/', { waitReady: false });
+  harness.sessions.add(session);
+  await session.page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  return session;
+}
+
+async function shot(name, { element, fullPage = true } = {}) {
+  const path = join(ARTIFACTS, `${name}.png`);
+  if (element) {
+    await s.page.locator(element).screenshot({ path });
+  } else {
+    await s.page.evaluate(() => window.scrollTo(0, 0)); // the status bar is sticky
+    await s.page.screenshot({ path, fullPage });
+  }
+  return path;
+}
+
+/** The page's picture of the outbox (what the queue inspector draws). */
+function outbox() {
+  return s.page.evaluate(() => window.fieldLog.state.items.map((i) => ({ ...i })));
+}
+
+async function recordActivity({ volunteer, kind, place, hours, priority }) {
+  const form = s.page.locator('#activity-form');
+  await form.locator('input[name=volunteer]').fill(volunteer);
+  await form.locator('select[name=kind]').selectOption(kind);
+  await form.locator('input[name=place]').fill(place);
+  await form.locator('input[name=hours]').fill(String(hours));
+  await form.locator('select[name=priority]').selectOption(priority);
+  const before = await s.page.locator('#activity-feedback').textContent();
+  await form.locator('button[type=submit]').click();
+  // "Saved on this device (outbox #n)": enqueue resolved, so the item is durable.
+  await waitFor(async () => {
+    const text = await s.page.locator('#activity-feedback').textContent();
+    return text !== before && /Saved on this device/.test(text) && text;
+  }, `activity "${place}" saved`);
+}
+
+const ACTIVITIES = [
+  { volunteer: 'Ana Lima', kind: 'Litter pick', place: 'Riverside park', hours: 2, priority: 'normal' },
+  { volunteer: 'Ana Lima', kind: 'Food bank shift', place: 'St. Mark’s hall', hours: 3.5, priority: 'high' },
+];
+const NOTE_ID = 'shift-plan';
+const NOTE_TEXT = 'Meet at the depot at 7:30 (earlier: rain expected).\nBring gloves, water and a raincoat.';
+
+describe('demo walkthrough', () => {
+  it('queues work while the API is down, syncs it when it is back, and shows every attempt', async () => {
+    s = await openDemo();
+    try {
+      const page = s.page;
+      await page.waitForSelector(`.note[data-id="${NOTE_ID}"]`);
+      await shot('01-ready');
+
+      // 1. Take the API down from the server controls.
+      await page.click('#api-down');
+      await page.waitForSelector('body[data-api="down"]');
+      expect(demo.api.faults.down).toBe(true);
+
+      // 2. Record two activities and edit a shared note, offline.
+      for (const a of ACTIVITIES) await recordActivity(a);
+      await page.click(`.note[data-id="${NOTE_ID}"] button:has-text("Edit")`);
+      await page.fill(`.note.editing[data-id="${NOTE_ID}"] textarea`, NOTE_TEXT);
+      await page.click(`.note.editing[data-id="${NOTE_ID}"] button[type=submit]`);
+      await page.waitForSelector(`.note[data-id="${NOTE_ID}"]:not(.editing)`);
+
+      const queued = await outbox();
+      expect(queued).toHaveLength(3);
+      const note = queued.find((i) => i.method === 'PUT');
+      expect(note).toMatchObject({ entity: `note:${NOTE_ID}`, priority: 'high' });
+      expect(queued.filter((i) => i.method === 'POST').map((i) => i.priority).sort()).toEqual(['high', 'normal']);
+
+      // The worker tries at once (Background Sync fires right away) and again after each
+      // backoff: wait until every request failed at least once and one failed twice, so
+      // the backoff is visible on the timeline.
+      const keys = new Set(queued.map((i) => i.key));
+      await waitFor(async () => {
+        const items = await outbox();
+        return items.every((i) => i.state === 'waiting' && i.attempts >= 1) && items.some((i) => i.attempts >= 2);
+      }, 'every request to fail once and one to fail again', { timeoutMs: 40_000 });
+      // What reached the server were those attempts, under the items' keys, none applied.
+      const failedKeys = new Set(demo.api.log.filter((e) => e.status === 0 && e.method !== 'GET').map((e) => e.key));
+      expect(failedKeys).toEqual(keys);
+      await waitFor(async () => /^3 changes waiting to sync$/.test(await page.locator('#status-text').textContent()), 'the status bar to count 3 waiting changes');
+      expect(await page.locator('#status').getAttribute('data-state')).toBe('waiting');
+      expect(demo.api.log.some((e) => e.applied)).toBe(false);
+      await shot('02-offline-queued');
+
+      // 3. Bring the API back and sync: "Sync now" sends what is due; a request still in
+      // its backoff goes when that ends (the page wakes the worker then), so press again
+      // once everything is due, until the status bar says it is all synced.
+      await page.click('#api-up');
+      await page.waitForSelector('body[data-api="up"]');
+      await page.click('#sync-now');
+      let presses = 1;
+      let lastPress = Date.now();
+      await waitFor(async () => {
+        if ((await page.locator('#status').getAttribute('data-state')) === 'synced') return true;
+        const items = await outbox();
+        const allDue = items.every((i) => i.state !== 'waiting' || i.dueAt <= Date.now());
+        if (allDue && Date.now() - lastPress > 1_000 && (await page.locator('#sync-now').isEnabled())) {
+          presses++;
+          lastPress = Date.now();
+          await page.click('#sync-now');
+        }
+        return false;
+      }, 'the status bar to say "All changes synced"', { timeoutMs: 60_000 });
+      expect(presses).toBeGreaterThanOrEqual(1);
+      expect(await page.locator('#status-text').textContent()).toBe('All changes synced');
+      expect(await page.locator('#status-pending').textContent()).toBe('0');
+
+      // 4. The server holds the records, each applied exactly once under its key.
+      const stored = demo.api.store.list('activities');
+      expect(stored.map((a) => a.place).sort()).toEqual(ACTIVITIES.map((a) => a.place).sort());
+      expect(stored.every((a) => a.volunteer === 'Ana Lima')).toBe(true);
+      expect(demo.api.store.get('notes', NOTE_ID).doc.text).toBe(NOTE_TEXT);
+      expect(demo.api.store.get('notes', NOTE_ID).version).toBe(2);
+      const applied = demo.api.log.filter((e) => e.applied).map((e) => e.key);
+      expect(applied.sort()).toEqual([...keys].sort());
+      expect(demo.kind).toBe('sqlite'); // the walkthrough ran against the SQLite store
+
+      // The page agrees: every activity is shown as synced, the note has its new version.
+      await waitFor(async () => (await page.locator('#my-activities .badge.done').count()) === 2, 'both activities shown as synced');
+      await waitFor(async () => (await page.locator(`.note[data-id="${NOTE_ID}"] .note-head`).textContent()).includes('"v2"'), 'the note at version 2');
+      await shot('03-synced');
+
+      // 5. The timeline: for every request, failed attempts first, then one delivery.
+      await waitFor(async () => (await page.locator('#timeline svg .tl-dot.ok').count()) === 3, 'three delivered dots');
+      const dots = await page.locator('#timeline svg .tl-dot:not(.next)').evaluateAll((els) =>
+        els.map((e) => ({ item: Number(e.dataset.item), status: Number(e.dataset.status), cls: e.getAttribute('class') })));
+      for (const item of queued) {
+        const mine = dots.filter((d) => d.item === item.id);
+        expect(mine.filter((d) => d.cls.includes('fail')).length).toBeGreaterThanOrEqual(1);
+        expect(mine.filter((d) => d.cls.includes('ok'))).toHaveLength(1);
+        expect(mine[mine.length - 1].cls).toContain('ok'); // delivered last
+      }
+      expect(await page.locator('#timeline svg .tl-gap').count()).toBeGreaterThanOrEqual(3);
+      await shot('04-timeline', { element: '#timeline' });
+      await page.setViewportSize({ width: 1440, height: 1040 });
+      await shot('05-overview', { fullPage: false });
+    } catch (err) {
+      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      await shot('failure').catch(() => undefined);
+      throw err;
+    }
+  });
+
+  it('serves the installable app shell (manifest, icons, worker)', async () => {
+    const manifest = await (await fetch(`${demo.url}/manifest.webmanifest`)).json();
+    expect(manifest).toMatchObject({ start_url: '/', display: 'standalone' });
+    for (const icon of manifest.icons) {
+      const res = await fetch(new URL(icon.src, demo.url));
+      expect([icon.src, res.status]).toEqual([icon.src, 200]);
+    }
+    expect(existsSync(join(ROOT, 'demo/app/sw.js'))).toBe(true);
+  });
+});
