@@ -231,6 +231,57 @@ export class EngineBinding {
   items(eng, filter) {
     return this._call(eng, '_bgs_items', [eng, JSON.stringify(filter ?? {})]);
   }
+
+  // ---- decisions (issue 3) ----
+
+  /** The attempt log, oldest first: filter {id?, limit?}. */
+  attempts(eng, filter) {
+    return this._call(eng, '_bgs_attempts', [eng, JSON.stringify(filter ?? {})]);
+  }
+
+  deadRetry(eng, id, now) {
+    return this._call(eng, '_bgs_wasm_dead_retry', [eng, id, now], { out: false });
+  }
+
+  deadDiscard(eng, id, now) {
+    return this._call(eng, '_bgs_wasm_dead_discard', [eng, id, now], { out: false });
+  }
+
+  /** Items waiting for credentials (queue null = all) back to pending: {released}. */
+  authRelease(eng, queue, now) {
+    return this._call(eng, '_bgs_wasm_auth_release', [eng, queue ?? null, now]);
+  }
+
+  /** {method, url, headers, items, body: Uint8Array} -- body empty when no item was ready. */
+  claimBatch(eng, queue, now) {
+    const m = this.m;
+    const pp = this._outs(3);
+    const pQ = this._cstr(queue);
+    try {
+      const rc = m._bgs_wasm_claim_batch(eng, pQ, now, pp, pp + PTR, pp + 2 * PTR);
+      if (rc !== 0) throw this._fail(rc, eng);
+      const desc = this._takeJson(pp);
+      const p = m.HEAPU32[(pp >> 2) + 1];
+      const n = m.HEAPU32[(pp >> 2) + 2];
+      let body = new Uint8Array(0);
+      if (p) {
+        try {
+          body = m.HEAPU8.slice(p, p + n);
+        } finally {
+          m._bgs_free(p);
+        }
+      }
+      return { ...desc, body };
+    } finally {
+      m._free(pQ);
+      m._free(pp);
+    }
+  }
+
+  batchOutcome(eng, report, body, now) {
+    const bytes = body ?? new Uint8Array(0);
+    return this._call(eng, '_bgs_wasm_batch_outcome', [eng, JSON.stringify(report), bytes, bytes.length, now]);
+  }
 }
 
 /** Parses bgs_changes_take's buffer (layout documented in bgsync.h). */

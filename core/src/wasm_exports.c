@@ -52,3 +52,30 @@ EMSCRIPTEN_KEEPALIVE int bgs_wasm_status(bgs_engine *pEng, const char *zQueue, d
                                          char **pzOut) {
   return bgs_status(pEng, zQueue, (bgs_time)rNow, pzOut);
 }
+
+/* ---- decisions (issue 3): dead letters, auth, batches; bgs_attempts is exported as is ---- */
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_dead_retry(bgs_engine *pEng, double rId, double rNow) {
+  return bgs_dead_retry(pEng, (int64_t)rId, (bgs_time)rNow);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_dead_discard(bgs_engine *pEng, double rId, double rNow) {
+  return bgs_dead_discard(pEng, (int64_t)rId, (bgs_time)rNow);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_auth_release(bgs_engine *pEng, const char *zQueue, double rNow,
+                                               char **pzOut) {
+  return bgs_auth_release(pEng, zQueue, (bgs_time)rNow, pzOut);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_claim_batch(bgs_engine *pEng, const char *zQueue, double rNow,
+                                              char **pzOut, unsigned char **ppBody,
+                                              size_t *pnBody) {
+  return bgs_claim_batch(pEng, zQueue, (bgs_time)rNow, pzOut, ppBody, pnBody);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_batch_outcome(bgs_engine *pEng, const char *zJson,
+                                                const void *pBody, size_t nBody, double rNow,
+                                                char **pzOut) {
+  return bgs_batch_outcome(pEng, zJson, pBody, nBody, (bgs_time)rNow, pzOut);
+}

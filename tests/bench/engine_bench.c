@@ -1,0 +1,192 @@
+/*
+ * engine_bench.c -- native throughput of the engine's decisions (not a test; target
+ * bgs_engine_bench). Prints:
+ *  - enqueue -> claim -> complete cycles per second with 1k and 100k items queued
+ *    (each cycle is three engine calls, three SQLite transactions; the host's flush is
+ *    included: the changed chunks are taken after every call, as the glue does);
+ *  - the latency of one claim against queue sizes of 1k, 10k and 100k items (it
+ *    should stay flat: the claim reads an index range, not the queue);
+ *  - SQLite's query plan for the claim, to show the indexes in use.
+ * Time is injected (a counter); only the measurement reads the wall clock.
+ * Usage: bgs_engine_bench [cycles]   (default 20000)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bgsync.h"
+#include "internal.h"
+
+static double wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(bgs_engine *pEng, const char *zWhat, int rc) {
+  fprintf(stderr, "%s: %s (%s)\n", zWhat, bgs_errname(rc), bgs_errmsg(pEng));
+  exit(1);
+}
+
+static void take(bgs_engine *pEng) {
+  unsigned char *pBuf = NULL;
+  size_t nBuf = 0;
+  int rc = bgs_changes_take(pEng, &pBuf, &nBuf);
+  if (rc) die(pEng, "take", rc);
+  bgs_free(pBuf);
+}
+
+static const char zItem[] =
+    "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://api.test/notes\","
+    "\"headers\":{\"content-type\":\"application/json\"}}";
+static const char zBody[] = "{\"title\":\"hello\",\"body\":\"a small note of about eighty bytes\"}";
+
+static bgs_engine *open_engine(void) {
+  bgs_image *pImg;
+  bgs_engine *pEng;
+  bgs_config cfg = {0};
+  int rc;
+  cfg.uSeed = 1;
+  cfg.zInstallId = "bench";
+  if (bgs_image_new(&pImg)) exit(1);
+  rc = bgs_open(pImg, &cfg, 1, &pEng);
+  if (rc) die(NULL, "open", rc);
+  rc = bgs_queue_configure(pEng, "{\"name\":\"q\"}", 1);
+  if (rc) die(pEng, "configure", rc);
+  return pEng;
+}
+
+static void enqueue(bgs_engine *pEng, bgs_time now) {
+  char *zOut = NULL;
+  int rc = bgs_enqueue(pEng, zItem, zBody, sizeof(zBody) - 1, now, &zOut);
+  if (rc) die(pEng, "enqueue", rc);
+  bgs_free(zOut);
+}
+
+/* Fills the queue to n items in transactions of many enqueues each (fast set-up). */
+static void fill(bgs_engine *pEng, int n, bgs_time now) {
+  int i;
+  for (i = 0; i < n; i++) {
+    enqueue(pEng, now);
+    if (i % 1000 == 999) take(pEng);
+  }
+  take(pEng);
+}
+
+/* Claims one item and returns its id and attempt. */
+static void claim_one(bgs_engine *pEng, bgs_time now, int64_t *pId, int64_t *pAttempt) {
+  char *zOut = NULL;
+  const char *z;
+  int rc = bgs_claim(pEng, "q", 1, now, &zOut);
+  if (rc) die(pEng, "claim", rc);
+  z = strstr(zOut, "\"id\":");
+  if (z == NULL) die(pEng, "claim returned nothing", 0);
+  *pId = strtoll(z + 5, NULL, 10);
+  z = strstr(zOut, "\"attempt\":");
+  *pAttempt = strtoll(z + 10, NULL, 10);
+  bgs_free(zOut);
+}
+
+static void complete(bgs_engine *pEng, int64_t id, int64_t nAttempt, bgs_time now) {
+  char zJson[128];
+  char *zOut = NULL;
+  int rc;
+  snprintf(zJson, sizeof(zJson), "{\"id\":%lld,\"attempt\":%lld,\"status\":200}", (long long)id,
+           (long long)nAttempt);
+  rc = bgs_outcome(pEng, zJson, NULL, 0, now, &zOut);
+  if (rc) die(pEng, "outcome", rc);
+  bgs_free(zOut);
+}
+
+static double cycles_per_second(int nQueued, int nCycles) {
+  bgs_engine *pEng = open_engine();
+  bgs_time now = 1000;
+  double t0, t1;
+  int i;
+  fill(pEng, nQueued, now);
+  t0 = wall();
+  for (i = 0; i < nCycles; i++) {
+    int64_t id, nAttempt;
+    now++;
+    enqueue(pEng, now);
+    take(pEng);
+    claim_one(pEng, now, &id, &nAttempt);
+    take(pEng);
+    complete(pEng, id, nAttempt, now);
+    take(pEng);
+  }
+  t1 = wall();
+  bgs_close(pEng);
+  return nCycles / (t1 - t0);
+}
+
+/* Mean microseconds of one claim with about nQueued items queued. */
+static double claim_latency_us(int nQueued, int nClaims) {
+  bgs_engine *pEng = open_engine();
+  bgs_time now = 1000;
+  double tClaim = 0;
+  int i;
+  fill(pEng, nQueued, now);
+  for (i = 0; i < nClaims; i++) {
+    int64_t id, nAttempt;
+    double t0;
+    now++;
+    t0 = wall();
+    claim_one(pEng, now, &id, &nAttempt);
+    tClaim += wall() - t0;
+    complete(pEng, id, nAttempt, now);
+    enqueue(pEng, now); /* keep the queue at its size */
+    take(pEng);
+  }
+  bgs_close(pEng);
+  return tClaim / nClaims * 1e6;
+}
+
+static void print_plan(void) {
+  static const char *const azSql[] = {
+      "SELECT id, created_at FROM items WHERE queue = 'q' AND state = 0 AND head = 1"
+      " ORDER BY priority, id LIMIT 1",
+      "UPDATE items SET state = 0 WHERE state = 1 AND due_at <= 5",
+      "UPDATE items SET state = 0 WHERE state = 2 AND lease_until <= 5",
+      "SELECT id FROM items WHERE entity = 'e' AND state IN " BGS__UNFINISHED_SQL
+      " ORDER BY id LIMIT 1",
+  };
+  bgs_engine *pEng = open_engine();
+  size_t i;
+  fill(pEng, 1000, 1000);
+  printf("query plans (claim path):\n");
+  for (i = 0; i < sizeof(azSql) / sizeof(azSql[0]); i++) {
+    sqlite3_stmt *pStmt = NULL;
+    char *zSql = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", azSql[i]);
+    if (sqlite3_prepare_v2(pEng->db, zSql, -1, &pStmt, NULL) != SQLITE_OK) {
+      fprintf(stderr, "plan: %s\n", sqlite3_errmsg(pEng->db));
+      exit(1);
+    }
+    printf("  %.60s...\n", azSql[i]);
+    while (sqlite3_step(pStmt) == SQLITE_ROW) printf("    %s\n", sqlite3_column_text(pStmt, 3));
+    sqlite3_finalize(pStmt);
+    sqlite3_free(zSql);
+  }
+  bgs_close(pEng);
+}
+
+int main(int argc, char **argv) {
+  int nCycles = argc > 1 ? atoi(argv[1]) : 20000;
+  static const int aSize[] = {1000, 10000, 100000};
+  double r1k, r100k;
+  size_t i;
+  if (nCycles < 100) nCycles = 100;
+  print_plan();
+  r1k = cycles_per_second(1000, nCycles);
+  r100k = cycles_per_second(100000, nCycles);
+  printf("native cycles/s (enqueue+claim+complete, flush after each call):\n");
+  printf("  queued 1k:   %.0f\n", r1k);
+  printf("  queued 100k: %.0f\n", r100k);
+  printf("native claim latency (one item):\n");
+  for (i = 0; i < sizeof(aSize) / sizeof(aSize[0]); i++) {
+    printf("  queued %6d: %.1f us\n", aSize[i], claim_latency_us(aSize[i], nCycles / 4));
+  }
+  printf("JSON {\"cycles1k\":%.0f,\"cycles100k\":%.0f}\n", r1k, r100k);
+  return 0;
+}
