@@ -1,0 +1,136 @@
+/**
+ * Storage durability in real Chromium, over IndexedDB and over OPFS:
+ *  - during bursts of 500 enqueues the worker is stopped at a random moment (CDP
+ *    ServiceWorker.stopWorker), 20 times: every enqueue that resolved is in the queue;
+ *  - the browser is closed and relaunched on the same profile: the queue is intact;
+ *  - a real quota error (CDP Storage.overrideQuotaForOrigin) reaches the page as
+ *    `storage-quota`, and nothing acknowledged is lost.
+ * The random moments come from a seeded generator (BGS_E2E_SEED, printed on failure).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { createServer } from '../../demo/server/createServer.js';
+import { E2eSession, CHROMIUM_ARGS, ROOT, waitFor } from './support/E2eHarness.js';
+
+const FIXTURES = join(ROOT, 'tests/e2e/fixtures-storage');
+const SEED = Number(process.env.BGS_E2E_SEED ?? Date.now() % 1e9);
+const ROUNDS = Number(process.env.BGS_E2E_ROUNDS ?? 20);
+const BURST = 500;
+
+let server;
+const dirs = [];
+beforeAll(async () => {
+  server = await createServer({
+    mounts: { '/': FIXTURES, '/bgsync/sw/': join(ROOT, 'sw'), '/bgsync/web/': join(ROOT, 'web') },
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** mulberry32: a small seeded generator, so a failing run can be replayed. */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A session (page + CDP) on a persistent profile, so a relaunch sees the same storage. */
+async function launchPersistent(userDataDir, path) {
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  const session = new E2eSession({ url: server.url, sessions: new Set() }, context);
+  await session.init(path, { waitReady: true });
+  return session;
+}
+
+// 10 000 is the protocol's largest page (web/protocol.js), enough for 20 bursts of 500.
+const keysIn = async (s) => new Set((await s.call((c) => c.items({ limit: 10000 }))).map((i) => i.key));
+
+for (const storage of ['indexeddb', 'opfs']) {
+  describe(`storage in Chromium: ${storage}`, () => {
+    const path = `/?sw=${encodeURIComponent(`storage=${storage}&store=dur`)}&timeoutMs=4000`;
+
+    it(`keeps every resolved enqueue across ${ROUNDS} worker stops during bursts and a browser restart`, async () => {
+      const userDataDir = mkdtempSync(join(tmpdir(), `bgs-e2e-${storage}-`));
+      dirs.push(userDataDir);
+      const rand = random(SEED);
+      let s = await launchPersistent(userDataDir, path);
+      const acknowledged = new Set();
+      const report = [];
+      try {
+        for (let round = 0; round < ROUNDS; round++) {
+          await s.page.evaluate(([n, tag]) => window.bgsTest.startBurst(n, tag), [BURST, `r${round}`]);
+          const target = Math.floor(rand() * BURST);
+          await waitFor(
+            async () => (await s.page.evaluate(() => window.bgsTest.resolved.length)) >= target,
+            `${target} resolved enqueues in round ${round}`,
+            { timeoutMs: 60_000 },
+          );
+          await s.stopWorker();
+          const atStop = await s.page.evaluate(() => window.bgsTest.resolved.length);
+          await s.page.evaluate(() => window.bgsTest.burstDone);
+          const { resolved, rejected } = await s.page.evaluate(() => ({
+            resolved: window.bgsTest.resolved,
+            rejected: window.bgsTest.rejected,
+          }));
+          for (const k of resolved) acknowledged.add(k);
+          report.push({ round, target, atStop, resolved: resolved.length, rejected: rejected.length });
+          const present = await keysIn(s);
+          const missing = [...acknowledged].filter((k) => !present.has(k));
+          expect({ seed: SEED, round, missing }).toEqual({ seed: SEED, round, missing: [] });
+        }
+        expect(acknowledged.size).toBeGreaterThan(ROUNDS * BURST * 0.5);
+        const before = await keysIn(s);
+        await s.context.close();
+
+        s = await launchPersistent(userDataDir, path);
+        const after = await keysIn(s);
+        expect([...acknowledged].filter((k) => !after.has(k))).toEqual([]);
+        expect(after.size).toBe(before.size);
+      } catch (err) {
+        err.message += `\nseed ${SEED}; rounds ${JSON.stringify(report)}\n${s.diagnostics()}`;
+        throw err;
+      } finally {
+        await s.context.close().catch(() => undefined);
+      }
+      // eslint-disable-next-line no-console
+      console.log(`${storage}: ${acknowledged.size} acknowledged of ${ROUNDS * BURST}; rounds ${JSON.stringify(report)}`);
+    }, 900_000);
+
+    it('reports a real quota error to the page as storage-quota and loses nothing acknowledged', async () => {
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+      try {
+        const context = await browser.newContext();
+        const s = new E2eSession({ url: server.url, sessions: new Set() }, context);
+        await s.init(`/?sw=${encodeURIComponent(`storage=${storage}&store=quota`)}`, { waitReady: true });
+        const kept = [];
+        for (let i = 0; i < 3; i++) kept.push((await s.call((c, n) => c.enqueue({ url: '/api/notes', body: `{"n":${n}}` }), i)).key);
+        const origin = new URL(server.url).origin;
+        const usage = await s.page.evaluate(async () => (await navigator.storage.estimate()).usage);
+        await s.cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + 16 * 1024 });
+        const big = await s.attempt((c) => c.enqueue({ url: '/api/notes', body: 'x'.repeat(4 * 1024 * 1024) }));
+        expect(big.error?.code).toBe('storage-quota');
+        await s.cdp.send('Storage.overrideQuotaForOrigin', { origin }); // back to the real quota
+        const after = await s.call((c) => c.enqueue({ url: '/api/notes', body: '{"after":true}' }));
+        const keys = await keysIn(s);
+        for (const k of [...kept, after.key]) expect(keys.has(k)).toBe(true);
+        expect(keys.size).toBe(4); // the refused item left nothing behind
+        await context.close();
+      } finally {
+        await browser.close();
+      }
+    }, 120_000);
+  });
+}
