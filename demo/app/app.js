@@ -58,7 +58,7 @@ const state = {
   log: [],
   logSeq: 0,
   serverActivities: null,
-  unavailable: new Set(),
+  unavailable: new Map(), // optional call -> why it gave no data
 };
 
 function swUrl(settings) {
@@ -132,10 +132,13 @@ function scheduleRefresh(delayMs = 80) {
   }, delayMs);
 }
 
-/** Calls an optional SyncClient method; null (and the panel says so) when the build lacks it. */
+/**
+ * Calls an optional SyncClient method; null when the build lacks it or the call failed,
+ * and state.unavailable says why (the panel shows that instead of data).
+ */
 async function optional(name, ...args) {
   if (typeof client[name] !== 'function') {
-    state.unavailable.add(name);
+    state.unavailable.set(name, `Not available in this bgsync build (SyncClient has no ${name}()).`);
     return null;
   }
   try {
@@ -143,11 +146,13 @@ async function optional(name, ...args) {
     state.unavailable.delete(name);
     return value;
   } catch (err) {
-    if (err?.code === 'bad-message') {
-      state.unavailable.add(name); // "... is not available in this engine"
-      return null;
-    }
-    throw err;
+    state.unavailable.set(
+      name,
+      err?.code === 'bad-message'
+        ? `Not available in this bgsync build (${err.detail || err.message}).`
+        : `Could not be read: ${err?.message ?? err}`,
+    );
+    return null;
   }
 }
 
@@ -255,7 +260,7 @@ function renderStatus() {
     setStatus('idle', 'Ready', 'Nothing to sync yet: record an activity');
   }
   const qc = $('queue-counts');
-  fill(qc, ...['pending', 'inflight', 'waiting', 'done', 'conflict', 'dead'].filter((k) => c[k]).map((k) => h('span', { class: `badge ${k}` }, `${c[k]} ${k}`)));
+  fill(qc, ...['pending', 'inflight', 'waiting', 'done', 'conflict', 'dead'].filter((k) => c[k]).map((k) => h('span', { class: `badge s-${k}` }, `${c[k]} ${k}`)));
 }
 
 $('sync-now').addEventListener('click', async () => {
@@ -293,7 +298,7 @@ function renderQueue() {
         { dataset: { id: i.id, state: i.state } },
         h('td', { class: 'mono' }, i.id),
         h('td', {}, h('span', { class: 'method' }, i.method), ' ', h('span', { class: 'mono' }, pathOf(i.url))),
-        h('td', {}, h('span', { class: `badge ${i.state}` }, i.state)),
+        h('td', {}, h('span', { class: `badge s-${i.state}` }, i.state)),
         h('td', {}, h('span', { class: `prio ${i.priority}` }, i.priority)),
         h('td', { class: 'mono dim' }, i.entity ?? '–'),
         h('td', { class: 'num' }, i.attempts),
@@ -336,7 +341,7 @@ function renderTimelinePanel() {
 function renderDead() {
   const list = $('dead');
   if (state.dead === null) {
-    fill(list, h('li', { class: 'unavailable' }, 'Not available in this bgsync build (no deadLetters call).'));
+    fill(list, h('li', { class: 'unavailable' }, state.unavailable.get('deadLetters') ?? 'Not available.'));
     return;
   }
   if (state.dead.length === 0) {
@@ -375,7 +380,7 @@ async function act(fn) {
 function renderConflicts() {
   const box = $('conflicts');
   if (state.conflicts === null) {
-    fill(box, h('p', { class: 'unavailable' }, 'Not available in this bgsync build (no conflicts call).'));
+    fill(box, h('p', { class: 'unavailable' }, state.unavailable.get('conflicts') ?? 'Not available.'));
     return;
   }
   const open = state.conflicts.filter((c) => c.state === 'open' || c.state === undefined);
@@ -504,7 +509,7 @@ function renderActivities() {
         h('div', { class: 'row-main' },
           h('strong', {}, a.kind), a.place ? ` · ${a.place}` : '', ` · ${a.hours} h`,
           h('div', { class: 'row-sub' }, `${a.volunteer} · ${clock(Date.parse(a.recordedAt))}${a.notes ? ` · ${a.notes}` : ''}`)),
-        h('span', { class: `badge ${st}` }, STATE_WORDS[st] ?? st),
+        h('span', { class: `badge s-${st}` }, STATE_WORDS[st] ?? st),
       );
     }),
   );
@@ -570,7 +575,7 @@ function renderNotes({ force = false } = {}) {
         h('div', { class: 'note-head' },
           h('strong', {}, shown.title ?? id),
           h('span', { class: 'dim mono' }, n.etag ?? ''),
-          unsynced ? h('span', { class: `badge ${st ?? 'pending'}` }, STATE_WORDS[st] ?? 'in the outbox') : null,
+          unsynced ? h('span', { class: `badge s-${st ?? 'pending'}` }, STATE_WORDS[st] ?? 'in the outbox') : null,
           h('button', { class: 'btn small', type: 'button', onclick: () => { editing = id; renderNotes({ force: true }); box.querySelector('textarea')?.focus(); } }, 'Edit')),
         h('p', { class: 'note-text' }, shown.text ?? ''),
         shown.editedBy ? h('p', { class: 'row-sub' }, `last edited by ${shown.editedBy}`) : null);

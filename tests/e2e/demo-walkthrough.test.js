@@ -158,7 +158,7 @@ describe('demo walkthrough', () => {
       expect(demo.kind).toBe('sqlite'); // the walkthrough ran against the SQLite store
 
       // The page agrees: every activity is shown as synced, the note has its new version.
-      await waitFor(async () => (await page.locator('#my-activities .badge.done').count()) === 2, 'both activities shown as synced');
+      await waitFor(async () => (await page.locator('#my-activities .badge.s-done').count()) === 2, 'both activities shown as synced');
       await waitFor(async () => (await page.locator(`.note[data-id="${NOTE_ID}"] .note-head`).textContent()).includes('"v2"'), 'the note at version 2');
       await shot('03-synced');
 
