@@ -71,12 +71,14 @@ for (const storage of ['indexeddb', 'opfs']) {
       const report = [];
       try {
         for (let round = 0; round < ROUNDS; round++) {
-          await s.page.evaluate(([n, tag]) => window.bgsTest.startBurst(n, tag), [BURST, `r${round}`]);
-          const target = Math.floor(rand() * BURST);
+          await s.page.evaluate(([n, tag]) => window.bgsTest.startBurst(n, tag, 5), [BURST, `r${round}`]);
+          // The random moment: once `target` enqueues resolved (polled finely: a whole
+          // burst can be acknowledged in a few group commits).
+          const target = Math.floor(rand() * BURST * 0.8);
           await waitFor(
             async () => (await s.page.evaluate(() => window.bgsTest.resolved.length)) >= target,
             `${target} resolved enqueues in round ${round}`,
-            { timeoutMs: 60_000 },
+            { timeoutMs: 60_000, intervalMs: 1 },
           );
           await s.stopWorker();
           const atStop = await s.page.evaluate(() => window.bgsTest.resolved.length);
