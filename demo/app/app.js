@@ -706,10 +706,14 @@ $('server-reset').addEventListener('click', async () => {
 
 async function pollServer() {
   try {
-    const fresh = await control(`log?since=${state.logSeq}`);
-    if (fresh.length && fresh[0].seq <= state.logSeq) {
-      // The server was reset (sequence restarted).
+    const res = await fetch(`/__control/log?since=${state.logSeq}`, { cache: 'no-store' });
+    let fresh = await res.json();
+    if (Number(res.headers.get('x-log-length') ?? Infinity) < state.logSeq) {
+      // The log restarted (a reset, or a restarted server): read it from the start.
       state.log = [];
+      state.logSeq = 0;
+      fresh = await control('log');
+      renderLog();
     }
     if (fresh.length) {
       state.log = [...state.log, ...fresh].slice(-200);

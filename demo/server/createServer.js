@@ -65,7 +65,9 @@ export async function createServer({ host = '127.0.0.1', port = 0, mounts, api =
     }
     if (what === 'log' && req.method === 'GET') {
       // ?since=<seq> answers only the newer entries (the demo's live request log polls this).
+      // X-Log-Length lets a poller notice that the log restarted (a reset, a new server).
       const since = Number(url.searchParams.get('since') ?? 0);
+      res.setHeader('x-log-length', String(api.log.length));
       return send(200, since > 0 ? api.log.filter((e) => e.seq > since) : api.log);
     }
     if (what === 'edit' && req.method === 'POST') {
