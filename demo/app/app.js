@@ -244,8 +244,13 @@ function renderStatus() {
     setStatus('running', `Syncing ${Math.min(p?.done ?? 0, total)} of ${total}…`, 'Sending the outbox to the server');
   } else if (remaining > 0) {
     const next = st.nextAttemptAt ? Math.max(0, st.nextAttemptAt - Date.now()) : null;
-    const last = st.lastRun;
-    const why = last?.result === 'failed' ? 'The server could not be reached or refused for now' : 'Queued on this device';
+    const failing = state.items.filter((i) => i.state === 'waiting' && i.lastStatus !== null && i.lastStatus !== undefined);
+    const lastStatus = failing.sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0))[0]?.lastStatus;
+    const why = lastStatus === undefined
+      ? 'Queued on this device'
+      : lastStatus === 0
+        ? 'The server could not be reached'
+        : `The server answered ${lastStatus}`;
     setStatus(
       'waiting',
       `${plural(remaining, 'change')} waiting to sync`,
