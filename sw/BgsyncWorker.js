@@ -282,7 +282,8 @@ export class BgsyncWorker {
     run.result = error || remaining > 0 || run.states.dead || run.states.auth || run.states.conflict ? 'failed' : 'completed';
     if (error) run.error = BgsyncError.prototype.toJSON.call(asBgsyncError(error));
     this.lastRuns.set(queue, run);
-    this.broadcast(run.result, { queue, run });
+    // A run that found nothing due (all in backoff) is not news; the status broadcast says it.
+    if (run.attempted > 0 || error) this.broadcast(run.result, { queue, run });
     this.broadcastStatus(queue);
     if (error) throw error;
     return { queue, remaining, run };

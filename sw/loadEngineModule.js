@@ -1,8 +1,11 @@
 /**
  * loadEngineModule -- instantiates the WebAssembly engine. In a service worker (or a
- * page) it fetches and compiles bgsync-engine.wasm next to this file; bundlers see the
- * `new URL(..., import.meta.url)` pattern and ship the file. In Node, pass the bytes
- * (`wasmBinary`): Emscripten's own loader trips over Node's fetch.
+ * page) it fetches and compiles bgsync-engine.wasm next to this file (sw/wasm/). Vite,
+ * webpack 5 and Parcel see the `new URL(..., import.meta.url)` pattern and ship the file.
+ * esbuild does not copy assets: copy node_modules/bgsync/sw/wasm/bgsync-engine.wasm next to
+ * the bundled worker and pass `wasmUrl` (BgsyncWorker's option of the same name), as
+ * tests/e2e/package.test.js does. In Node, pass the bytes (`wasmBinary`): Emscripten's
+ * own loader trips over Node's fetch.
  */
 import createBgsyncEngine from './wasm/bgsync-engine.mjs';
 

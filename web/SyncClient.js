@@ -34,6 +34,12 @@ export class SyncClient extends EventTarget {
       const onMessage = (e) => this._onBroadcast(e);
       this.container.addEventListener('message', onMessage);
       this._listeners.push(() => this.container.removeEventListener('message', onMessage));
+      // A new worker took over (an update): talk to it from now on.
+      const onController = () => {
+        this._ready = null;
+      };
+      this.container.addEventListener('controllerchange', onController);
+      this._listeners.push(() => this.container.removeEventListener('controllerchange', onController));
       // Messages from the worker wait in a queue until this is called (or onmessage is set).
       this.container.startMessages?.();
     }

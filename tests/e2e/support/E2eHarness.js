@@ -76,11 +76,13 @@ export class E2eHarness {
     this.sessions = new Set();
     // Request headers of every API request, in arrival order (the log keeps no headers).
     this.requests = [];
-    const handle = this.api.handle.bind(this.api);
-    this.api.handle = (req, res, url) => {
-      this.requests.push({ method: req.method, path: url.pathname, headers: { ...req.headers } });
-      return handle(req, res, url);
-    };
+    if (typeof this.api?.handle === 'function') {
+      const handle = this.api.handle.bind(this.api);
+      this.api.handle = (req, res, url) => {
+        this.requests.push({ method: req.method, path: url.pathname, headers: { ...req.headers } });
+        return handle(req, res, url);
+      };
+    }
   }
 
   /** Clears faults, the log, the data and the captured request headers. */
