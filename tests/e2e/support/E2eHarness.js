@@ -76,11 +76,17 @@ export class E2eHarness {
     this.sessions = new Set();
     // Request headers of every API request, in arrival order (the log keeps no headers).
     this.requests = [];
+    this.activeRequests = 0; // API requests being handled right now
+    this.maxActiveRequests = 0; // the most at once since the last reset()
     if (typeof this.api?.handle === 'function') {
       const handle = this.api.handle.bind(this.api);
       this.api.handle = (req, res, url) => {
         this.requests.push({ method: req.method, path: url.pathname, headers: { ...req.headers } });
-        return handle(req, res, url);
+        this.activeRequests++;
+        this.maxActiveRequests = Math.max(this.maxActiveRequests, this.activeRequests);
+        return Promise.resolve(handle(req, res, url)).finally(() => {
+          this.activeRequests--;
+        });
       };
     }
   }
@@ -89,6 +95,7 @@ export class E2eHarness {
   reset() {
     this.api.reset();
     this.requests = [];
+    this.maxActiveRequests = 0;
   }
 
   /** The API's request log: [{seq, method, path, key, status, applied}], in arrival order. */
