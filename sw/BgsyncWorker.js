@@ -76,7 +76,7 @@ export class BgsyncWorker {
    *          credentials?: (ctx: {item: object, refresh: boolean}) => Promise<object|null>,
    *          pulls?: {name: string, url: string, minIntervalMs: number}[],
    *          fetch?: Function, logger?: {warn: Function, info?: Function},
-   *          allowTestClock?: boolean}} [options]
+   *          engineOptions?: object, allowTestClock?: boolean}} [options]
    */
   constructor(options = {}) {
     this.options = { ...DEFAULTS, ...options };
@@ -110,7 +110,8 @@ export class BgsyncWorker {
       this._engine = (async () => {
         const module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
         const store = await openStore({ storage: this.options.storage, name: this.options.storeName });
-        return Engine.open(module, store, { now: () => this.now(), queues: this.queueConfigs });
+        // engineOptions: the rest of Engine.open's options (blobStore, largeBodyBytes, onCorrupt, verify, seed).
+        return Engine.open(module, store, { ...this.options.engineOptions, now: () => this.now(), queues: this.queueConfigs });
       })();
       this._engine.catch(() => {
         this._engine = null; // a later event tries again

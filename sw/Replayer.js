@@ -14,6 +14,13 @@
 
 /** Response headers the engine reads (Retry-After, ETag, ...); others are not stored. */
 const REPORTED_HEADERS = ['retry-after', 'etag', 'content-type', 'location', 'last-modified'];
+/** Bytes or, for a large body kept outside the database (BlobStore), a Blob. */
+function hasPayload(p) {
+  if (!p) return false;
+  if (typeof Blob !== 'undefined' && p instanceof Blob) return p.size > 0;
+  return p.length > 0;
+}
+
 function pickHeaders(h) {
   const out = {};
   for (const name of REPORTED_HEADERS) {
@@ -184,7 +191,7 @@ export class Replayer {
       return await this.fetch(item.url, {
         method: item.method,
         headers,
-        body: payload && payload.length > 0 ? payload : undefined,
+        body: hasPayload(payload) ? payload : undefined,
         credentials: 'same-origin',
         cache: 'no-store',
         redirect: 'follow',

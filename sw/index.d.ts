@@ -49,6 +49,8 @@ export interface BgsyncWorkerOptions {
   pullCacheName?: string;
   fetch?: typeof fetch;
   logger?: { warn(msg: string): void };
+  /** Passed to Engine.open: blobStore (large bodies), largeBodyBytes, onCorrupt, verify, seed. */
+  engineOptions?: Record<string, unknown>;
   /** Tests only: lets a page move the engine clock. */
   allowTestClock?: boolean;
 }
