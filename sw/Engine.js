@@ -19,6 +19,7 @@
  */
 import { BgsyncError } from '../web/BgsyncError.js';
 import { EngineBinding } from './EngineBinding.js';
+import { bodySize } from './BlobStore.js';
 
 export class Engine {
   /**
@@ -31,12 +32,16 @@ export class Engine {
    *   onCorrupt: what open does with a damaged store ('throw', the default, rejects with
    *   'storage-corrupt'; 'quarantine' keeps it aside and starts fresh, see recovery).
    *   verify: 'deep' also reads every item row at open (slower; finds damaged b-tree pages).
+   *   blobStore: a BlobStore (sw/BlobStore.js) for large bodies; with it, bodies over
+   *   largeBodyBytes (default 64 KiB) and every Blob live outside the database, and open
+   *   collects blobs that no unfinished item references.
    */
   static async open(module, store, options = {}) {
     const engine = new Engine(new EngineBinding(module), store, options);
     try {
       await engine._load();
       for (const q of options.queues ?? []) await engine.configureQueue(q);
+      if (engine.blobs) await engine.collectBlobs();
     } catch (err) {
       // Give the store (and its lock, see StoreLock.js) back: a later open may retry.
       if (engine.eng) engine.binding.close(engine.eng);
@@ -63,6 +68,9 @@ export class Engine {
     this.seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
     this.recovery = null; // {code, detail, movedTo, at} when open quarantined a damaged store
     this._broken = null; // the error of a reload that failed; the next call retries it
+    this.blobs = options.blobStore ?? null;
+    this.largeBodyBytes = options.largeBodyBytes ?? 64 * 1024;
+    this._claimedBodies = new Map(); // item id -> external body of an item in flight (for body())
   }
 
   async _load() {
@@ -200,21 +208,102 @@ export class Engine {
 
   /** @returns {Promise<{id: number, key: string}>} once the item is durable */
   enqueue(meta, body) {
+    if (this.blobs && isLarge(body, this.largeBodyBytes)) return this._enqueueExternal(meta, body);
     return this._mutate((eng) => this.binding.enqueue(eng, meta, toBytes(body), this.now()));
   }
 
+  /**
+   * A large body: the blob first (durable), then the item that points to it (durable
+   * with its flush); if the item is not stored, the blob goes again. See BlobStore.js.
+   */
+  async _enqueueExternal(meta, body) {
+    this._check();
+    if (meta && typeof meta === 'object' && 'bodyRef' in meta) {
+      throw new BgsyncError('invalid-argument', 'bodyRef is set by the engine, not by callers');
+    }
+    const ref = { id: `b-${randomId()}`, size: bodySize(body) };
+    await this.blobs.put(ref.id, body);
+    try {
+      return await this._mutate((eng) => this.binding.enqueue(eng, { ...meta, bodyRef: ref }, new Uint8Array(0), this.now()));
+    } catch (err) {
+      await this.blobs.delete(ref.id).catch(() => {}); // left for collectBlobs if this fails
+      throw err;
+    }
+  }
+
   /** Leases up to `max` ready items; resolves once the leases are durable. */
-  claim(queue, max = 1) {
-    return this._mutate((eng) => this.binding.claim(eng, queue, max, this.now()));
+  async claim(queue, max = 1) {
+    const items = await this._mutate((eng) => this.binding.claim(eng, queue, max, this.now()));
+    await this._fetchExternalBodies(items);
+    return items;
   }
 
-  outcome(report, body) {
-    return this._mutate((eng) => this.binding.outcome(eng, report, toBytes(body), this.now()));
+  /** Loads the external bodies of claimed items, so body(id) can hand them out at once. */
+  async _fetchExternalBodies(items) {
+    for (const item of items ?? []) {
+      if (!item.bodyRef) continue;
+      if (!this.blobs) throw new BgsyncError('invalid-state', `item ${item.id} has an external body and no blobStore is configured`);
+      const body = await this.blobs.get(item.bodyRef.id);
+      if (body === null) throw new BgsyncError('storage-corrupt', `the body of item ${item.id} (${item.bodyRef.id}) is missing`);
+      this._claimedBodies.set(item.id, { ref: item.bodyRef.id, body });
+    }
   }
 
+  async outcome(report, body) {
+    const decision = await this._mutate((eng) => this.binding.outcome(eng, report, toBytes(body), this.now()));
+    const claimed = this._claimedBodies.get(decision?.id ?? report?.id);
+    if (claimed && decision?.state !== 'inflight') {
+      this._claimedBodies.delete(decision.id);
+      // Delivered: the bytes are not needed any more (a failure leaves them to collectBlobs).
+      if (decision.state === 'done') await this.blobs.delete(claimed.ref).catch(() => {});
+    }
+    return decision;
+  }
+
+  /**
+   * The body of an item: bytes, or for an external body of a claimed item the Blob (or
+   * bytes) its blob store holds. An external body that is not claimed: use readBody().
+   */
   body(id) {
     this._check();
+    const claimed = this._claimedBodies.get(id);
+    if (claimed) return claimed.body;
     return this.binding.body(this.eng, id);
+  }
+
+  /** The body of any item, external ones included (reads the blob store). */
+  async readBody(id) {
+    this._check();
+    const claimed = this._claimedBodies.get(id);
+    if (claimed) return claimed.body;
+    const ref = this._refOf(id);
+    if (!ref) return this.binding.body(this.eng, id);
+    return this.blobs.get(ref.id);
+  }
+
+  _refOf(id) {
+    return this.binding.items(this.eng, { limit: 2 ** 31 }).find((i) => i.id === id)?.bodyRef ?? null;
+  }
+
+  /**
+   * Removes blobs that no item still waiting to be delivered references: a crash between
+   * a blob's write and its item's flush, an item cancelled, discarded or done. Runs at
+   * open; returns the ids removed.
+   */
+  async collectBlobs() {
+    if (!this.blobs) return [];
+    const live = new Set();
+    for (const item of this.binding.items(this.eng, { limit: 2 ** 31 })) {
+      if (item.bodyRef && item.state !== 'done') live.add(item.bodyRef.id);
+    }
+    const removed = [];
+    for (const id of await this.blobs.list()) {
+      if (!live.has(id)) {
+        await this.blobs.delete(id);
+        removed.push(id);
+      }
+    }
+    return removed;
   }
 
   status(queue) {
@@ -302,6 +391,13 @@ export function verifyStored(stored) {
   if (dv.getUint32(24) === dv.getUint32(92) && dv.getUint32(28) !== live) {
     fail(`the header counts ${dv.getUint32(28)} pages, the store holds ${live}`);
   }
+}
+
+/** A body that goes to the blob store: every Blob, and bytes over the threshold. */
+function isLarge(body, threshold) {
+  if (typeof Blob !== 'undefined' && body instanceof Blob) return true;
+  const size = bodySize(body);
+  return size > threshold;
 }
 
 function toBytes(body) {

@@ -198,6 +198,12 @@ int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now);
  * Anything else (a POST, a tail that is not fresh, different URLs, bodies that are not
  * JSON objects, a merge that would break maxBodyBytes or maxBytes) is appended as a
  * new item. Limits (maxItems) apply only to a change that is appended.
+ * External bodies: {"bodyRef": {"id": "<1..128 of A-Z a-z 0-9 . _ ->", "size": N}} with
+ * no body (pBody NULL, nBody 0) says the host keeps the bytes in its own blob store,
+ * written before this call; the reference commits with the item (items.extra), N counts
+ * as the body size for maxBodyBytes/maxBytes, claim and bgs_items return "bodyRef",
+ * bgs_body gives no bytes, and such items never coalesce. A body and a bodyRef together
+ * are BGS_INVALID_ARGUMENT.
  * Results: BGS_OK, BGS_INVALID_JSON, BGS_INVALID_ARGUMENT, BGS_INVALID_METHOD,
  * BGS_INVALID_URL, BGS_INVALID_PRIORITY, BGS_UNKNOWN_QUEUE, BGS_BODY_TOO_LARGE,
  * BGS_QUEUE_FULL. On failure nothing is stored.
@@ -213,7 +219,8 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
  * claimed item counts an attempt; "attempt" is the lease's token for bgs_outcome.
  * *pzOut is a JSON array of
  *   {"id", "key", "queue", "method", "url", "headers", "priority", "entity",
- *    "attempt", "bodySize", "leaseUntil"}.
+ *    "attempt", "bodySize", "leaseUntil", "baseVersion", "bodyRef"}
+ * ("bodyRef" is null unless the item's body is external, see bgs_enqueue).
  * Results: BGS_OK, BGS_INVALID_ARGUMENT (nMax not in 1..10000), BGS_UNKNOWN_QUEUE.
  */
 int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,

@@ -52,8 +52,10 @@ int bgs__url_ok(const char *z) {
 
 typedef struct EnqueueArgs {
   char *zQueue, *zMethod, *zUrl, *zHeaders, *zEntity;
-  char *zExtra; /* items.extra: base version/document, edit time, conflict strategy */
+  char *zExtra; /* items.extra: base version/document, edit time, conflict strategy, bodyRef */
   int ePriority;
+  int bRef;         /* the body lives outside the database (bodyRef) */
+  int64_t nRefSize; /* its size in bytes, counted as the item's body size */
 } EnqueueArgs;
 
 static void args_free(EnqueueArgs *a) {
@@ -63,6 +65,60 @@ static void args_free(EnqueueArgs *a) {
   free(a->zHeaders);
   free(a->zEntity);
   free(a->zExtra);
+}
+
+#define BGS__MAX_BODY_REF 128
+
+/* An external body: the host keeps large bodies in its own blob store, written before the
+   item, and enqueues {"bodyRef": {"id": "<1..128 of A-Z a-z 0-9 . _ ->", "size": N}} with
+   no body. The reference goes into items.extra (so it commits with the item), N counts as
+   the body size for limits, claim and items return it, and such items never coalesce
+   (their bytes are not here to merge). */
+static int body_ref_read(bgs_engine *pEng, const char *zJson, EnqueueArgs *a) {
+  sqlite3_stmt *pStmt = bgs__stmt(
+      pEng,
+      "SELECT json_type(?1, '$.bodyRef'), json_type(?1, '$.bodyRef.id'),"
+      " length(json_extract(?1, '$.bodyRef.id')),"
+      " json_extract(?1, '$.bodyRef.id') GLOB '*[^A-Za-z0-9._-]*',"
+      " json_type(?1, '$.bodyRef.size'), json_extract(?1, '$.bodyRef.size'),"
+      " json_set(coalesce(?2, '{}'), '$.bodyRef', json_object('id',"
+      "  json_extract(?1, '$.bodyRef.id'), 'size', json_extract(?1, '$.bodyRef.size')))");
+  const char *zType;
+  int rc = BGS_OK;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  if (a->zExtra) sqlite3_bind_text(pStmt, 2, a->zExtra, -1, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  zType = (const char *)sqlite3_column_text(pStmt, 0);
+  if (zType == NULL || strcmp(zType, "null") == 0) {
+    sqlite3_reset(pStmt);
+    return BGS_OK;
+  }
+  zType = (const char *)sqlite3_column_text(pStmt, 1);
+  if (zType == NULL || strcmp(zType, "text") != 0 || sqlite3_column_int(pStmt, 2) < 1 ||
+      sqlite3_column_int(pStmt, 2) > BGS__MAX_BODY_REF || sqlite3_column_int(pStmt, 3) != 0) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT,
+                  "bodyRef.id must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_', '-'",
+                  BGS__MAX_BODY_REF);
+  } else {
+    zType = (const char *)sqlite3_column_text(pStmt, 4);
+    if (zType == NULL || strcmp(zType, "integer") != 0 || sqlite3_column_int64(pStmt, 5) < 0) {
+      rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "bodyRef.size must be an integer >= 0");
+    }
+  }
+  if (rc == BGS_OK) {
+    char *zExtra = bgs__strdup((const char *)sqlite3_column_text(pStmt, 6));
+    if (zExtra == NULL) {
+      rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
+    } else {
+      free(a->zExtra);
+      a->zExtra = zExtra;
+      a->bRef = 1;
+      a->nRefSize = sqlite3_column_int64(pStmt, 5);
+    }
+  }
+  sqlite3_reset(pStmt);
+  return rc;
 }
 
 /* Reads and validates the enqueue JSON into a (copies; the statement is reset after). */
@@ -167,6 +223,7 @@ static int args_read(bgs_engine *pEng, const char *zJson, EnqueueArgs *a) {
 done:
   sqlite3_reset(pStmt);
   if (rc == BGS_OK) rc = bgs__conflict_enqueue_fields(pEng, zJson, &a->zExtra);
+  if (rc == BGS_OK) rc = body_ref_read(pEng, zJson, a);
   if (rc == BGS_OK && (a->zQueue == NULL || a->zMethod == NULL || a->zUrl == NULL ||
                        a->zHeaders == NULL)) {
     rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
@@ -215,7 +272,7 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   sqlite3_bind_text(pStmt, 3, a->zUrl, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 4, a->zHeaders, -1, SQLITE_STATIC);
   if (nBody > 0) sqlite3_bind_blob64(pStmt, 5, pBody, nBody, SQLITE_STATIC);
-  sqlite3_bind_int64(pStmt, 6, (sqlite3_int64)nBody);
+  sqlite3_bind_int64(pStmt, 6, a->bRef ? a->nRefSize : (sqlite3_int64)nBody);
   sqlite3_bind_int(pStmt, 7, a->ePriority);
   if (a->zEntity) sqlite3_bind_text(pStmt, 8, a->zEntity, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 9, now);
@@ -260,12 +317,16 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
   if (rc == BGS_OK) rc = bgs__begin(pEng);
   if (rc == BGS_OK) {
     int bDone = 0;
+    size_t nSize = a.bRef ? (size_t)a.nRefSize : nBody; /* what the limits count */
     rc = bgs__queue_load(pEng, a.zQueue, &q);
-    if (rc == BGS_OK && (int64_t)nBody > q.nMaxBodyBytes) {
-      rc = bgs__err(pEng, BGS_BODY_TOO_LARGE, "body of %lld bytes; queue '%s' allows %lld",
-                    (long long)nBody, a.zQueue, (long long)q.nMaxBodyBytes);
+    if (rc == BGS_OK && a.bRef && nBody > 0) {
+      rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "an item has a body or a bodyRef, not both");
     }
-    if (rc == BGS_OK && q.bCoalesce && a.zEntity != NULL) {
+    if (rc == BGS_OK && (int64_t)nSize > q.nMaxBodyBytes) {
+      rc = bgs__err(pEng, BGS_BODY_TOO_LARGE, "body of %lld bytes; queue '%s' allows %lld",
+                    (long long)nSize, a.zQueue, (long long)q.nMaxBodyBytes);
+    }
+    if (rc == BGS_OK && q.bCoalesce && a.zEntity != NULL && !a.bRef) {
       bgs__change c;
       c.zQueue = a.zQueue;
       c.zMethod = a.zMethod;
@@ -277,7 +338,7 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
       c.nBody = nBody;
       rc = bgs__coalesce(pEng, &c, &q, now, pzOut, &bDone);
     }
-    if (rc == BGS_OK && !bDone) rc = limits_check(pEng, &a, &q, nBody);
+    if (rc == BGS_OK && !bDone) rc = limits_check(pEng, &a, &q, nSize);
     if (rc == BGS_OK && !bDone) rc = enqueue_insert(pEng, &a, pBody, nBody, now, pzOut);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
     if (rc != BGS_OK) {
@@ -377,7 +438,8 @@ int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time no
                          "   WHEN 2 THEN 'normal' ELSE 'low' END,"
                          "  'entity', entity, 'attempt', attempts, 'bodySize', body_size,"
                          "  'leaseUntil', lease_until,"
-                         "  'baseVersion', json_extract(extra, '$.baseVersion'))");
+                         "  'baseVersion', json_extract(extra, '$.baseVersion'),"
+                         "  'bodyRef', extra -> '$.bodyRef')");
       if (pLease == NULL) {
         rc = BGS_ERROR;
         break;

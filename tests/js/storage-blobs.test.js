@@ -1,0 +1,123 @@
+/**
+ * Large bodies outside the database (BlobStore + bodyRef), over every blob backend that
+ * runs in Node: memory, file, OPFS (fake) and IndexedDB (fake-indexeddb when installed).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadWasm } from './support/loadWasm.js';
+import { Engine } from '../../sw/Engine.js';
+import { MemoryStore } from '../../sw/storage/MemoryStore.js';
+import { openBlobStore } from '../../sw/BlobStore.js';
+import { createOpfsRoot } from './fixtures/opfsFake.js';
+
+let fakeIdb = null;
+try {
+  fakeIdb = await import('fake-indexeddb');
+  globalThis.IDBKeyRange ??= fakeIdb.IDBKeyRange;
+} catch {
+  // IndexedDB blobs then run only in Chromium
+}
+
+let module;
+let tmp;
+beforeAll(async () => {
+  module = await loadWasm();
+  tmp = mkdtempSync(join(tmpdir(), 'bgs-blobs-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const MiB = 1024 * 1024;
+const post = (path) => ({ queue: 'outbox', method: 'POST', url: `https://api.test/${path}` });
+const opts = (blobStore, extra = {}) => ({
+  now: () => 1_000,
+  seed: 3,
+  installId: 'blobs',
+  queues: [{ name: 'outbox', maxBodyBytes: 64 * MiB, backoff: { jitter: 'none' } }],
+  blobStore,
+  ...extra,
+});
+const bytesOf = async (b) => (b instanceof Uint8Array ? b : new Uint8Array(await b.arrayBuffer()));
+
+const BACKENDS = [
+  ['memory', () => {
+    const blobs = openBlobStore({ storage: 'memory' });
+    return () => blobs;
+  }],
+  ['file', () => {
+    const dir = join(tmp, `b${Math.random().toString(36).slice(2)}`);
+    return () => openBlobStore({ storage: 'file', dir });
+  }],
+  ['opfs', () => {
+    const root = createOpfsRoot();
+    return () => openBlobStore({ storage: 'opfs', name: 't', getDirectory: async () => root });
+  }],
+  ['indexeddb', () => {
+    const factory = new fakeIdb.IDBFactory();
+    return () => openBlobStore({ storage: 'indexeddb', name: 't', indexedDB: factory });
+  }, !fakeIdb],
+];
+
+for (const [name, setup, skip] of BACKENDS) {
+  (skip ? describe.skip : describe)(`large bodies: ${name}`, () => {
+    it('keeps a 20 MB upload out of the database pages and hands it to the replay', async () => {
+      const open = setup();
+      const store = new MemoryStore();
+      const engine = await Engine.open(module, store, opts(open()));
+      const big = new Uint8Array(20 * MiB);
+      for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+      const small = await engine.enqueue(post('small'), '{"small":true}');
+      const { id } = await engine.enqueue(post('upload'), big);
+      expect(engine._storedSize).toBeLessThan(MiB); // the database did not grow by 20 MB
+      expect(module.HEAPU8.length).toBeLessThan(48 * MiB); // nor did wasm memory hold it for long
+      expect((await open().list()).length).toBe(1);
+      await engine.close();
+
+      const again = await Engine.open(module, store, opts(open()));
+      const items = await again.claim('outbox', 10);
+      const item = items.find((i) => i.id === id);
+      expect(item.bodySize).toBe(20 * MiB);
+      expect(item.bodyRef).toMatchObject({ size: 20 * MiB });
+      const got = await bytesOf(again.body(id));
+      expect(got.length).toBe(big.length);
+      expect(Buffer.compare(Buffer.from(got), Buffer.from(big))).toBe(0);
+      expect(new TextDecoder().decode(again.body(small.id))).toBe('{"small":true}');
+      // Delivered: the blob goes with it.
+      await again.outcome({ id, attempt: item.attempt, status: 201 });
+      expect(await open().list()).toEqual([]);
+      await again.close();
+    }, 60000);
+
+    it('writes the blob before the item: a failed enqueue leaves neither, a crash leaves an orphan that open collects', async () => {
+      const open = setup();
+      const store = new MemoryStore();
+      const engine = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      // The item is refused (bad URL): the blob written before it is removed again.
+      await expect(engine.enqueue({ queue: 'outbox', method: 'POST', url: 'nope' }, new Uint8Array(5000))).rejects.toMatchObject({ code: 'invalid-url' });
+      expect(await open().list()).toEqual([]);
+      // The flush of the item fails: same.
+      store.failNext(Object.assign(new Error('full'), { name: 'QuotaExceededError' }));
+      await expect(engine.enqueue(post('q'), new Uint8Array(5000))).rejects.toMatchObject({ code: 'storage-quota' });
+      expect(await open().list()).toEqual([]);
+      const kept = await engine.enqueue(post('kept'), new Uint8Array(5000).fill(9));
+      await engine.close();
+      // A crash after the blob's write, before the item's flush: an orphan blob.
+      await open().put('b-orphan', new Uint8Array(3000));
+      const again = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      const ids = await open().list();
+      expect(ids).toHaveLength(1);
+      expect(ids).not.toContain('b-orphan');
+      expect((await bytesOf(await again.readBody(kept.id)))[0]).toBe(9);
+      await again.close();
+    });
+
+    it('refuses a caller-supplied bodyRef and counts the external size for the queue limits', async () => {
+      const open = setup();
+      const engine = await Engine.open(module, new MemoryStore(), opts(open(), { largeBodyBytes: 100, queues: [{ name: 'outbox', maxBodyBytes: 1000 }] }));
+      await expect(engine.enqueue({ ...post('x'), bodyRef: { id: 'b-x', size: 1 } }, new Uint8Array(500))).rejects.toMatchObject({ code: 'invalid-argument' });
+      await expect(engine.enqueue(post('too-big'), new Uint8Array(5000))).rejects.toMatchObject({ code: 'body-too-large' });
+      expect(await open().list()).toEqual([]);
+      await engine.close();
+    });
+  });
+}
