@@ -1,0 +1,54 @@
+// Conflicts through the worker glue: an edit made from an old version goes out with
+// If-Match; the server's 412 (current document + ETag) parks it in the conflicts inbox,
+// the pages hear `conflict`, and the app's resolution is sent against the new version.
+import { E2eHarness } from './support/E2eHarness.js';
+
+let h;
+beforeAll(async () => {
+  h = await E2eHarness.start();
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('conflicts', () => {
+  it('parks a stale edit (412) for the app, then re-sends it against the new version when resolved', async () => {
+    h.reset();
+    const put = (doc, headers = {}) =>
+      fetch(`${h.url}/api/notes/n1`, { method: 'PUT', headers, body: JSON.stringify(doc) });
+    expect((await put({ text: 'v1' })).status).toBe(201);
+    const s = await h.open('/');
+    try {
+      // Someone else edits the note after this device read version "v1".
+      expect((await put({ text: 'remote edit' })).status).toBe(200);
+      const item = await s.call((c) =>
+        c.enqueue({ url: '/api/notes/n1', method: 'PUT', body: { text: 'local edit' }, entity: 'note:n1', baseVersion: '"v1"' }),
+      );
+      const event = await h.waitFor(async () => (await s.events()).find((e) => e.type === 'conflict'), 'a conflict event');
+      expect(event.detail).toMatchObject({ id: item.id, status: 412 });
+      const first = h.requests.find((r) => r.headers['idempotency-key'] === item.key);
+      expect(first.headers['if-match']).toBe('"v1"');
+
+      const [conflict] = await s.call((c) => c.conflicts());
+      expect(conflict).toMatchObject({ itemId: item.id, state: 'open', remoteVersion: '"v2"', remote: expect.objectContaining({ text: 'remote edit' }) });
+      expect((await s.status('default')).counts.conflict).toBe(1);
+
+      await s.call((c, id) => c.resolveConflict(id, { keep: 'local' }), conflict.id);
+      const fromQueue = () => h.log().filter((e) => e.key !== null); // the direct PUTs above carry no key
+      await h.waitFor(() => fromQueue().some((e) => e.applied), 'the re-sent edit to be applied');
+      expect(fromQueue().map((e) => e.status)).toEqual([412, 200]);
+      const [after] = await s.call((c) => c.conflicts());
+      expect(after).toMatchObject({ state: 'resolved', resolution: 'keep-local' });
+      const resent = h.requests.at(-1);
+      expect(resent.headers['if-match']).toBe('"v2"');
+      expect(resent.headers['idempotency-key']).not.toBe(item.key); // a new request: "<key>.r1"
+      const doc = await (await fetch(`${h.url}/api/notes/n1`)).json();
+      expect(doc.text).toBe('local edit');
+    } catch (err) {
+      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      throw err;
+    } finally {
+      await s.close();
+    }
+  });
+});
