@@ -349,6 +349,30 @@ export class Engine {
     return this._mutate((eng) => this.binding.batchOutcome(eng, report, toBytes(body), this.now()));
   }
 
+  // ---- conflicts (issue 4; protocol in core/include/bgsync.h) ----
+
+  /** The conflicts inbox, oldest first: filter {state: 'open'|'resolved'|'all', queue, entity, itemId, limit}. */
+  conflicts(filter) {
+    this._check();
+    return this.binding.conflicts(this.eng, filter);
+  }
+
+  /** The remote document (null = gone) and its ETag for a conflict that needsRemote; resolves once durable. */
+  conflictRemote(id, doc, version) {
+    return this._mutate((eng) => this.binding.conflictRemote(eng, id, doc, version, this.now()));
+  }
+
+  /** Resolves a conflict: {keep: 'local'|'remote'} or {document}, optional version; resolves once durable. */
+  conflictResolve(id, resolution) {
+    return this._mutate((eng) => this.binding.conflictResolve(eng, id, resolution, this.now()));
+  }
+
+  /** The three-way merge on its own (no state changes): {merged, conflicts}. */
+  merge3(base, local, remote, rules) {
+    this._check();
+    return this.binding.merge3(this.eng, base, local, remote, rules);
+  }
+
   async close() {
     if (this._closed) return;
     await this.settle();

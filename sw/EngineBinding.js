@@ -282,6 +282,39 @@ export class EngineBinding {
     const bytes = body ?? new Uint8Array(0);
     return this._call(eng, '_bgs_wasm_batch_outcome', [eng, JSON.stringify(report), bytes, bytes.length, now]);
   }
+
+  // ---- conflicts (issue 4; protocol in core/include/bgsync.h) ----
+
+  /** The conflicts inbox: filter {state: 'open'|'resolved'|'all', queue, entity, itemId, limit}. */
+  conflicts(eng, filter) {
+    return this._call(eng, '_bgs_conflicts', [eng, JSON.stringify(filter ?? {})]);
+  }
+
+  /**
+   * Hands in the remote document (an object, or null when the resource is gone) and its
+   * version (the ETag) for conflict `id`.
+   */
+  conflictRemote(eng, id, doc, version, now) {
+    const zDoc = doc == null ? null : typeof doc === 'string' ? doc : JSON.stringify(doc);
+    return this._call(eng, '_bgs_wasm_conflict_remote', [eng, id, zDoc, version ?? null, now]);
+  }
+
+  /** Resolves conflict `id`: {keep: 'local'|'remote'} or {document: {...}}, optional version. */
+  conflictResolve(eng, id, resolution, now) {
+    return this._call(eng, '_bgs_wasm_conflict_resolve', [eng, id, JSON.stringify(resolution), now]);
+  }
+
+  /** The three-way merge on its own: {merged, conflicts}. Documents as objects or JSON text. */
+  merge3(eng, base, local, remote, rules) {
+    const text = (d) => (typeof d === 'string' ? d : JSON.stringify(d));
+    return this._call(eng, '_bgs_merge3', [
+      eng,
+      text(base),
+      text(local),
+      text(remote),
+      rules == null ? null : JSON.stringify(rules),
+    ]);
+  }
 }
 
 /** Parses bgs_changes_take's buffer (layout documented in bgsync.h). */

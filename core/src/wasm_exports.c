@@ -79,3 +79,16 @@ EMSCRIPTEN_KEEPALIVE int bgs_wasm_batch_outcome(bgs_engine *pEng, const char *zJ
                                                 char **pzOut) {
   return bgs_batch_outcome(pEng, zJson, pBody, nBody, (bgs_time)rNow, pzOut);
 }
+
+/* ---- conflicts (issue 4); bgs_conflicts and bgs_merge3 are exported as is ---- */
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_conflict_remote(bgs_engine *pEng, double rId, const char *zDoc,
+                                                  const char *zVersion, double rNow,
+                                                  char **pzOut) {
+  return bgs_conflict_remote(pEng, (int64_t)rId, zDoc, zVersion, (bgs_time)rNow, pzOut);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_conflict_resolve(bgs_engine *pEng, double rId,
+                                                   const char *zJson, double rNow, char **pzOut) {
+  return bgs_conflict_resolve(pEng, (int64_t)rId, zJson, (bgs_time)rNow, pzOut);
+}
