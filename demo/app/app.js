@@ -397,6 +397,7 @@ function renderConflicts() {
 }
 
 function conflictView(c) {
+  const hasBase = !!c.base && typeof asObject(c.base) === 'object' && Object.keys(asObject(c.base)).length > 0;
   const base = asObject(c.base);
   const local = asObject(c.local);
   const remote = asObject(c.remote);
@@ -409,9 +410,12 @@ function conflictView(c) {
     h('table', { class: 'diff' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Field'), h('th', {}, 'Yours'), h('th', {}, 'On the server'))),
       h('tbody', {}, fields.map((f) => {
-        const mine = !same(local[f], base[f]);
-        const theirs = !same(remote[f], base[f]);
-        const clash = mine && theirs && !same(local[f], remote[f]);
+        // With the base document, a side "changed" a field when it differs from the base;
+        // without it, all that can be said is where the two sides differ.
+        const differ = !same(local[f], remote[f]);
+        const mine = hasBase ? !same(local[f], base[f]) : differ;
+        const theirs = hasBase ? !same(remote[f], base[f]) : differ;
+        const clash = mine && theirs && differ;
         return h('tr', { class: clash ? 'clash' : '' },
           h('th', {}, f),
           cell(local[f], mine ? 'changed' : ''),

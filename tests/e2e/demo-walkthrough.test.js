@@ -75,6 +75,39 @@ async function recordActivity({ volunteer, kind, place, hours, priority }) {
   }, `activity "${place}" saved`);
 }
 
+/**
+ * Presses "Sync now" like a person would: once, then again whenever everything waiting
+ * is due (a request in its backoff is not sent before its time), until the status bar
+ * reaches `wanted`. Returns how often it pressed.
+ */
+async function syncUntil(wanted) {
+  const page = s.page;
+  await page.click('#sync-now');
+  let presses = 1;
+  let lastPress = Date.now();
+  await waitFor(async () => {
+    if ((await page.locator('#status').getAttribute('data-state')) === wanted) return true;
+    const items = await outbox();
+    const allDue = items.every((i) => i.state !== 'waiting' || i.dueAt <= Date.now());
+    if (allDue && Date.now() - lastPress > 1_000 && (await page.locator('#sync-now').isEnabled())) {
+      presses++;
+      lastPress = Date.now();
+      await page.click('#sync-now');
+    }
+    return false;
+  }, `the status bar to reach "${wanted}"`, { timeoutMs: 60_000 });
+  return presses;
+}
+
+/** Edits a shared note in the app (title kept, text replaced). */
+async function editNote(id, text) {
+  const page = s.page;
+  await page.click(`.note[data-id="${id}"] button:has-text("Edit")`);
+  await page.fill(`.note.editing[data-id="${id}"] textarea`, text);
+  await page.click(`.note.editing[data-id="${id}"] button[type=submit]`);
+  await page.waitForSelector(`.note[data-id="${id}"]:not(.editing)`);
+}
+
 const ACTIVITIES = [
   { volunteer: 'Ana Lima', kind: 'Litter pick', place: 'Riverside park', hours: 2, priority: 'normal' },
   { volunteer: 'Ana Lima', kind: 'Food bank shift', place: 'St. Mark’s hall', hours: 3.5, priority: 'high' },
@@ -97,10 +130,7 @@ describe('demo walkthrough', () => {
 
       // 2. Record two activities and edit a shared note, offline.
       for (const a of ACTIVITIES) await recordActivity(a);
-      await page.click(`.note[data-id="${NOTE_ID}"] button:has-text("Edit")`);
-      await page.fill(`.note.editing[data-id="${NOTE_ID}"] textarea`, NOTE_TEXT);
-      await page.click(`.note.editing[data-id="${NOTE_ID}"] button[type=submit]`);
-      await page.waitForSelector(`.note[data-id="${NOTE_ID}"]:not(.editing)`);
+      await editNote(NOTE_ID, NOTE_TEXT);
 
       const queued = await outbox();
       expect(queued).toHaveLength(3);
@@ -129,20 +159,7 @@ describe('demo walkthrough', () => {
       // once everything is due, until the status bar says it is all synced.
       await page.click('#api-up');
       await page.waitForSelector('body[data-api="up"]');
-      await page.click('#sync-now');
-      let presses = 1;
-      let lastPress = Date.now();
-      await waitFor(async () => {
-        if ((await page.locator('#status').getAttribute('data-state')) === 'synced') return true;
-        const items = await outbox();
-        const allDue = items.every((i) => i.state !== 'waiting' || i.dueAt <= Date.now());
-        if (allDue && Date.now() - lastPress > 1_000 && (await page.locator('#sync-now').isEnabled())) {
-          presses++;
-          lastPress = Date.now();
-          await page.click('#sync-now');
-        }
-        return false;
-      }, 'the status bar to say "All changes synced"', { timeoutMs: 60_000 });
+      const presses = await syncUntil('synced');
       expect(presses).toBeGreaterThanOrEqual(1);
       expect(await page.locator('#status-text').textContent()).toBe('All changes synced');
       expect(await page.locator('#status-pending').textContent()).toBe('0');
@@ -179,6 +196,53 @@ describe('demo walkthrough', () => {
     } catch (err) {
       err.message += `\n--- browser ---\n${s.diagnostics()}`;
       await shot('failure').catch(() => undefined);
+      throw err;
+    }
+  });
+
+  it('parks an edit that met someone else\'s edit in the conflicts inbox and keeps mine on request', async () => {
+    await s?.close();
+    s = await openDemo();
+    try {
+      const page = s.page;
+      const id = 'supplies';
+      const mine = 'Bin bags (3 rolls)\nFirst-aid kit refill\nTorch batteries';
+      await page.waitForSelector(`.note[data-id="${id}"]`);
+      const before = demo.api.store.get('notes', id);
+
+      // Offline, I edit the note; meanwhile someone else changes it on the server.
+      await page.click('#api-down');
+      await page.waitForSelector('body[data-api="down"]');
+      await editNote(id, mine);
+      await page.selectOption('#edit-note', id);
+      await page.click('#edit-remote');
+      await waitFor(() => demo.api.store.get('notes', id).version === before.version + 1, 'the server-side edit');
+      const theirs = demo.api.store.get('notes', id).doc.text;
+
+      // Back online: my edit meets the newer version (412) and waits for me.
+      await page.click('#api-up');
+      await page.waitForSelector('body[data-api="up"]');
+      await syncUntil('attention');
+      expect(await page.locator('#status-text').textContent()).toBe('1 conflict needs you');
+      expect(demo.api.log.some((e) => e.method === 'PUT' && e.status === 412)).toBe(true);
+      // Side by side: the text changed on both sides, so its row is marked as a clash.
+      const row = page.locator('#conflicts .conflict .diff tr.clash:has(th:text-is("text"))');
+      await row.waitFor();
+      expect(await row.locator('td').nth(0).textContent()).toBe(mine);
+      expect(await row.locator('td').nth(1).textContent()).toBe(theirs);
+      await shot('06-conflict');
+
+      // Keep mine: sent again against the server's version, and applied.
+      await page.click('#conflicts button:has-text("Keep mine")');
+      await syncUntil('synced');
+      const after = demo.api.store.get('notes', id);
+      expect(after.doc.text).toBe(mine);
+      expect(after.version).toBe(before.version + 2);
+      expect(await page.locator('#conflicts').textContent()).toContain('None.');
+      await shot('07-conflict-resolved');
+    } catch (err) {
+      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      await shot('failure-conflict').catch(() => undefined);
       throw err;
     }
   });
