@@ -108,6 +108,11 @@ export class SyncClient extends EventTarget {
     return this._request('items', filter);
   }
 
+  /** The engine's attempt log (time, status, decision, delay), oldest first: filter {id, limit}. */
+  attempts(filter = {}) {
+    return this._request('attempts', filter);
+  }
+
   deadLetters(queue) {
     return this._request('deadLetters', queue === undefined ? {} : { queue });
   }

@@ -106,6 +106,7 @@ export declare class SyncClient extends EventTarget {
   status(queue?: string): Promise<Status>;
   syncNow(queue?: string, options?: { trigger?: 'page' | 'online' | 'visible' | 'timer' }): Promise<{ remaining: number }>;
   items(filter?: { queue?: string; state?: ItemState; limit?: number }): Promise<Item[]>;
+  attempts(filter?: { id?: number; limit?: number }): Promise<object[]>;
   deadLetters(queue?: string): Promise<Item[]>;
   retryDead(id: number): Promise<unknown>;
   discardDead(id: number): Promise<unknown>;
