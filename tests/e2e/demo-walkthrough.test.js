@@ -239,6 +239,8 @@ describe('demo walkthrough', () => {
       expect(after.doc.text).toBe(mine);
       expect(after.version).toBe(before.version + 2);
       expect(await page.locator('#conflicts').textContent()).toContain('None.');
+      const v = `"v${after.version}"`;
+      await waitFor(async () => (await page.locator(`.note[data-id="${id}"] .note-head`).textContent()).includes(v), `the note at ${v}`);
       await shot('07-conflict-resolved');
     } catch (err) {
       err.message += `\n--- browser ---\n${s.diagnostics()}`;
