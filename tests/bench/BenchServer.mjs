@@ -8,6 +8,8 @@
  * (core/include/bgsync.h, bgs_claim_batch / bgs_batch_outcome): each item is applied as if
  * it had come alone (idempotency key, routes, log entry per item), under one latency.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createServer } from '../../demo/server/createServer.js';
 import { ReferenceApi } from '../../demo/server/ReferenceApi.js';
@@ -17,9 +19,11 @@ export class BenchApi extends ReferenceApi {
     super(options);
     this.arrivalListeners = new Set(); // fn(path, tMs)
     this.holdMs = 0; // > 0: hold each request this long, drop it if the client left
+    this.staticDir = null; // GET /api/_static/<file>: served cacheable (see handle)
   }
 
   async handle(req, res, url) {
+    if (url.pathname.startsWith('/api/_static/') && this.staticDir) return this._static(res, url);
     const t = performance.now();
     for (const fn of this.arrivalListeners) fn(url.pathname, t);
     if (this.holdMs > 0) {
@@ -36,6 +40,33 @@ export class BenchApi extends ReferenceApi {
     }
     if (url.pathname === '/api/_batch' && req.method === 'POST') return this._batch(req, res, url);
     return super.handle(req, res, url);
+  }
+
+  /**
+   * The demo server sends every static file `no-store` (a rebuilt module is always what
+   * the browser gets). A deployed app serves its hashed wasm with a long max-age, which is
+   * what lets Chromium keep the compiled code; the bench serves the wasm that way here.
+   */
+  _static(res, url) {
+    const name = url.pathname.slice('/api/_static/'.length);
+    if (!/^[a-z0-9.-]+\.wasm$/.test(name)) {
+      res.writeHead(404).end();
+      return true;
+    }
+    let buf;
+    try {
+      buf = readFileSync(join(this.staticDir, name));
+    } catch {
+      res.writeHead(404).end();
+      return true;
+    }
+    res.writeHead(200, {
+      'content-type': 'application/wasm',
+      'content-length': buf.length,
+      'cache-control': 'public, max-age=31536000, immutable',
+    });
+    res.end(buf);
+    return true;
   }
 
   async _batch(req, res, url) {
@@ -140,6 +171,7 @@ function readAll(req) {
 
 export async function startBenchServer(siteDir) {
   const api = new BenchApi();
+  api.staticDir = join(siteDir, 'wasm');
   const srv = await createServer({ mounts: { '/': siteDir }, api });
   return { ...srv, api };
 }
