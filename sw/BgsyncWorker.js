@@ -48,6 +48,9 @@ const DEFAULTS = Object.freeze({
   allowTestClock: false,
 });
 
+/** Broadcasts the notify hook hears: a run that ended, items that need the user. */
+const NOTIFIABLE = ['completed', 'failed', 'dead', 'auth', 'conflict'];
+
 /** Engine methods that colleagues add over time; messages map to them when present. */
 const OPTIONAL_ENGINE_CALLS = {
   deadLetters: { method: 'items', call: (e, a) => e.items(a.queue ? { queue: a.queue, state: 'dead' } : { state: 'dead' }) },
@@ -76,6 +79,7 @@ export class BgsyncWorker {
    *          credentials?: (ctx: {item: object, refresh: boolean}) => Promise<object|null>,
    *          pulls?: {name: string, url: string, minIntervalMs: number}[],
    *          fetch?: Function, logger?: {warn: Function, info?: Function},
+   *          notify?: (e: {type: string, detail: object}) => ({title: string}|null),
    *          engineOptions?: object, allowTestClock?: boolean}} [options]
    */
   constructor(options = {}) {
@@ -405,8 +409,9 @@ export class BgsyncWorker {
       .catch(() => undefined);
   }
 
-  /** Posts an event to every window of this origin, controlled or not. */
+  /** Posts an event to every window of this origin, controlled or not (and notifies, see notify). */
   async broadcast(event, detail) {
+    if (NOTIFIABLE.includes(event)) await this._notify(event, detail);
     const clients = this.scope?.clients;
     if (!clients) return;
     try {
@@ -414,6 +419,27 @@ export class BgsyncWorker {
       for (const c of list) c.postMessage({ bgsync: PROTOCOL_VERSION, event, detail });
     } catch (err) {
       this.log.warn(`bgsync: broadcast failed: ${err?.message ?? err}`);
+    }
+  }
+
+  /**
+   * The `notify` hook turns a finished run or an item that needs the user into a system
+   * notification ({title, ...NotificationOptions}, or null for none). Shown only with the
+   * permission granted: the worker cannot ask for it, a page must.
+   */
+  async _notify(event, detail) {
+    const hook = this.options.notify;
+    const registration = this.scope?.registration;
+    if (typeof hook !== 'function' || !registration?.showNotification) return;
+    if (this.scope.Notification?.permission !== 'granted') return;
+    try {
+      const n = await hook({ type: event, detail });
+      if (n && typeof n.title === 'string') {
+        const { title, ...options } = n;
+        await registration.showNotification(title, options);
+      }
+    } catch (err) {
+      this.log.warn(`bgsync: notification failed: ${err?.message ?? err}`);
     }
   }
 

@@ -49,6 +49,11 @@ export interface BgsyncWorkerOptions {
   pullCacheName?: string;
   fetch?: typeof fetch;
   logger?: { warn(msg: string): void };
+  /** A system notification for a finished run or an item that needs the user (permission required). */
+  notify?: (event: { type: 'completed' | 'failed' | 'dead' | 'auth' | 'conflict'; detail: object }) =>
+    | ({ title: string } & NotificationOptions)
+    | null
+    | Promise<({ title: string } & NotificationOptions) | null>;
   /** Passed to Engine.open: blobStore (large bodies), largeBodyBytes, onCorrupt, verify, seed. */
   engineOptions?: Record<string, unknown>;
   /** Tests only: lets a page move the engine clock. */

@@ -34,6 +34,9 @@ describe('dead letters', () => {
       expect(h.api.appliedKeys()).toEqual([a.key]); // same idempotency key as the refused attempt
       expect(await s.call((c) => c.deadLetters())).toEqual([]);
       expect(h.log().filter((e) => e.key === b.key)).toHaveLength(1); // discarded: never sent again
+      // The attempt log has the refusal and the delivery of the retried one.
+      const attempts = await s.call((c, id) => c.attempts({ id }), a.id);
+      expect(attempts.map((x) => x.status)).toEqual([422, 201]);
     } catch (err) {
       err.message += `\n--- browser ---\n${s.diagnostics()}`;
       throw err;

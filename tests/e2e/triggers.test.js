@@ -67,6 +67,21 @@ describe('BgsyncWorker triggers', () => {
     });
   });
 
+  it('shows a notification when a run completes, when the app asks for one and may', async () => {
+    h.api.faults.set({ status: 503 });
+    await withSession(`/?sw=${encodeURIComponent('notify=1')}`, async (s) => {
+      await s.context.grantPermissions(['notifications'], { origin: h.url });
+      await enqueueNotes(s, 2);
+      await waitForWaiting(s, 2);
+      const shown = () => s.page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications({ tag: 'bgsync' })).map((n) => [n.title, n.body]));
+      expect(await shown()).toEqual([]); // failed runs: the hook answers null
+      h.api.faults.set({ status: 0 });
+      await s.setClockOffset(HOUR_MS);
+      await s.call((c) => c.syncNow('default'));
+      expect(await h.waitFor(async () => (await shown()).length > 0 && shown(), 'a notification')).toEqual([['Synced', '2 sent']]);
+    });
+  });
+
   it('a push whose payload asks for a sync replays every queue', async () => {
     h.api.faults.set({ status: 503 });
     await withSession('/', async (s) => {
