@@ -404,6 +404,12 @@ static int conflict_json(bgs_engine *pEng, int64_t id, char **pzOut) {
   return rc;
 }
 
+/* Forgets a recorded detail that did not end the call (bgs_errmsg stays meaningful). */
+static void err_clear(bgs_engine *pEng) {
+  free(pEng->zErr);
+  pEng->zErr = NULL;
+}
+
 /* The local document: the body when it is a JSON object; for a PATCH, the body (a JSON
    merge patch, RFC 7396) applied to the base document. NULL when there is none. */
 static int local_document(bgs_engine *pEng, int64_t iItem, const char *zBase, char **pzLocal) {
@@ -420,6 +426,7 @@ static int local_document(bgs_engine *pEng, int64_t iItem, const char *zBase, ch
   }
   sqlite3_reset(pStmt);
   if (zBody == NULL || bgs__doc_check(pEng, zBody, strlen(zBody), "local") != BGS_OK) {
+    err_clear(pEng);
     free(zBody);
     return BGS_OK; /* not a document: merge is impossible, other strategies still work */
   }
@@ -532,6 +539,7 @@ int bgs__conflict_arise(bgs_engine *pEng, int64_t iItem, int iStatus, const char
       }
     } else {
       zReason = bgs__strdup(bgs_errmsg(pEng));
+      err_clear(pEng); /* not a failure of this call: the reason goes into the record */
     }
   }
   if (rc == BGS_OK) rc = local_document(pEng, iItem, zBase, &zLocal);
