@@ -543,7 +543,8 @@ async function fetchNotes() {
         if (cur?.local && cur.itemId && itemState(cur.itemId) === 'done') delete state.notes[n.id].local;
       }),
     );
-    for (const id of Object.keys(state.notes)) if (!list.some((n) => n.id === id)) delete state.notes[id];
+    // Keep the server's order (the fetches above finish in any order).
+    state.notes = Object.fromEntries(list.filter((n) => state.notes[n.id]).map((n) => [n.id, state.notes[n.id]]));
     save('notes', state.notes);
     state.notesOffline = false;
   } catch {
