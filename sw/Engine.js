@@ -292,12 +292,14 @@ export class Engine {
    */
   async collectBlobs() {
     if (!this.blobs) return [];
+    const stored = await this.blobs.list();
+    if (stored.length === 0) return []; // the common case: no listing of every item at open
     const live = new Set();
     for (const item of this.binding.items(this.eng, { limit: 2 ** 31 })) {
       if (item.bodyRef && item.state !== 'done') live.add(item.bodyRef.id);
     }
     const removed = [];
-    for (const id of await this.blobs.list()) {
+    for (const id of stored) {
       if (!live.has(id)) {
         await this.blobs.delete(id);
         removed.push(id);
