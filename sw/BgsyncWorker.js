@@ -30,6 +30,7 @@ import {
 } from '../web/protocol.js';
 import { Engine } from './Engine.js';
 import { Replayer } from './Replayer.js';
+import { openBlobStore } from './BlobStore.js';
 import { loadEngineModule } from './loadEngineModule.js';
 import { openStore } from './storage/openStore.js';
 
@@ -46,6 +47,8 @@ const DEFAULTS = Object.freeze({
   pulls: [],
   pullCacheName: 'bgsync-pulls',
   allowTestClock: false,
+  blobStore: 'auto', // 'auto': IndexedDB/OPFS blobs next to the store; false: bodies stay in the database
+  largeBodyBytes: 64 * 1024,
 });
 
 /** Broadcasts the notify hook hears: a run that ended, items that need the user. */
@@ -80,6 +83,7 @@ export class BgsyncWorker {
    *          pulls?: {name: string, url: string, minIntervalMs: number}[],
    *          fetch?: Function, logger?: {warn: Function, info?: Function},
    *          notify?: (e: {type: string, detail: object}) => ({title: string}|null),
+   *          blobStore?: 'auto'|false|object, largeBodyBytes?: number,
    *          engineOptions?: object, allowTestClock?: boolean}} [options]
    */
   constructor(options = {}) {
@@ -113,9 +117,19 @@ export class BgsyncWorker {
     if (!this._engine) {
       this._engine = (async () => {
         const module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
-        const store = await openStore({ storage: this.options.storage, name: this.options.storeName });
-        // engineOptions: the rest of Engine.open's options (blobStore, largeBodyBytes, onCorrupt, verify, seed).
-        return Engine.open(module, store, { ...this.options.engineOptions, now: () => this.now(), queues: this.queueConfigs });
+        const { storage, storeName: name } = this.options;
+        const store = await openStore({ storage, name });
+        // Large bodies (and Blobs) live beside the database, in the same kind of storage.
+        let blobStore = this.options.blobStore;
+        if (blobStore === 'auto') blobStore = storage === 'indexeddb' || storage === 'opfs' ? openBlobStore({ storage, name }) : null;
+        // engineOptions: the rest of Engine.open's options (onCorrupt, verify, seed, ...).
+        return Engine.open(module, store, {
+          ...this.options.engineOptions,
+          blobStore: blobStore || null,
+          largeBodyBytes: this.options.largeBodyBytes,
+          now: () => this.now(),
+          queues: this.queueConfigs,
+        });
       })();
       this._engine.catch(() => {
         this._engine = null; // a later event tries again
@@ -164,7 +178,9 @@ export class BgsyncWorker {
       if (args[k] !== undefined) meta[k] = args[k];
     }
     const engine = await this.engine();
-    const result = await engine.enqueue(meta, args.body ?? undefined);
+    // Bytes, so that a large text body is measured and goes to the blob store too.
+    const body = typeof args.body === 'string' ? new TextEncoder().encode(args.body) : args.body ?? undefined;
+    const result = await engine.enqueue(meta, body);
     this.lastEnqueueAt = this.now();
     const asked = this.requestSync(meta.queue);
     this.broadcastStatus(meta.queue);

@@ -54,6 +54,10 @@ export interface BgsyncWorkerOptions {
     | ({ title: string } & NotificationOptions)
     | null
     | Promise<({ title: string } & NotificationOptions) | null>;
+  /** Where bodies over largeBodyBytes (and Blobs) live: 'auto' (default: IndexedDB/OPFS next to the store), false, or a BlobStore. */
+  blobStore?: 'auto' | false | object;
+  /** Bodies larger than this go to the blob store (default 65 536). */
+  largeBodyBytes?: number;
   /** Passed to Engine.open: blobStore (large bodies), largeBodyBytes, onCorrupt, verify, seed. */
   engineOptions?: Record<string, unknown>;
   /** Tests only: lets a page move the engine clock. */
@@ -105,6 +109,19 @@ export declare class IndexedDbStore implements PageStore {
   close(): void;
   destroy(): Promise<void>;
 }
+export declare class OpfsStore implements PageStore {
+  constructor(options?: { name?: string });
+  load(): ReturnType<PageStore['load']>;
+  write(changes: Parameters<PageStore['write']>[0]): Promise<void>;
+  close(): void;
+}
+export declare class BlobStore {
+  put(id: string, body: Blob | ArrayBuffer | ArrayBufferView): Promise<void>;
+  get(id: string): Promise<Blob | Uint8Array | null>;
+  delete(id: string): Promise<void>;
+  list(): Promise<string[]>;
+}
+export declare function openBlobStore(options?: { storage?: 'indexeddb' | 'opfs' | 'memory' | 'file'; name?: string; dir?: string }): BlobStore;
 export declare class MemoryStore implements PageStore {
   load(): ReturnType<PageStore['load']>;
   write(changes: Parameters<PageStore['write']>[0]): Promise<void>;

@@ -12,5 +12,7 @@ export { loadEngineModule } from './loadEngineModule.js';
 export { openStore } from './storage/openStore.js';
 export { IndexedDbStore } from './storage/IndexedDbStore.js';
 export { MemoryStore } from './storage/MemoryStore.js';
+export { OpfsStore } from './storage/OpfsStore.js';
+export { BlobStore, openBlobStore } from './BlobStore.js';
 export { BgsyncError } from '../web/BgsyncError.js';
 export { PROTOCOL_VERSION } from '../web/protocol.js';
