@@ -378,7 +378,8 @@ int bgs_batch_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, si
  *                with the unresolvable "fields" and the partial "merged" document;
  *   manual       parked; custom: parked with "custom": true for a resolver in the glue,
  *                which answers through bgs_conflict_resolve.
- * Every conflict is a row in the inbox (bgs_conflicts), also those resolved at once.
+ * Every conflict is a row in the inbox (bgs_conflicts), also those resolved at once;
+ * open ones are kept until resolved, of the resolved ones the newest 1000.
  * A parked item stays in state conflict and blocks its entity until it is resolved.
  * Re-sends per item are bounded (16 rounds); past that the conflict is parked.
  * ------------------------------------------------------------------------------- */

@@ -19,7 +19,9 @@
  *    ("<install>.<id>.r<round>"), the same on all of its own retries, because a server
  *    that remembers the 412 it answered to the old key would answer it again;
  *  - re-sends per item are bounded (BGS__MAX_CONFLICT_ROUNDS); past that the conflict
- *    is parked, so two devices insisting on client-wins cannot loop forever.
+ *    is parked, so two devices insisting on client-wins cannot loop forever;
+ *  - open conflicts are never deleted; of the resolved ones the newest
+ *    BGS__MAX_RESOLVED_CONFLICTS are kept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@
 
 #define BGS__MAX_CONFLICT_ROUNDS 16
 #define BGS__MAX_VERSION 1024
+#define BGS__MAX_RESOLVED_CONFLICTS 1000 /* resolved records kept; open ones always are */
 
 static const char *const azStrategy[] = {"server-wins", "client-wins", "merge", "manual", "custom",
                                          NULL};
@@ -267,6 +270,13 @@ static int conflict_close(bgs_engine *pEng, const Conflict *c, const char *zReso
   sqlite3_bind_text(pStmt, 2, zResolution, -1, SQLITE_STATIC);
   if (zMerged) sqlite3_bind_text(pStmt, 3, zMerged, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 4, now);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  /* The record of resolved conflicts is bounded like the attempt log: newest kept. */
+  pStmt = bgs__stmt(pEng,
+                    "DELETE FROM conflicts WHERE state = 1 AND id <= (SELECT id FROM conflicts"
+                    " WHERE state = 1 ORDER BY id DESC LIMIT 1 OFFSET ?1)");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int(pStmt, 1, BGS__MAX_RESOLVED_CONFLICTS);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
   return BGS_OK;
 }

@@ -597,3 +597,37 @@ TEST(test_conflict_a_version_1_store_is_migrated) {
   bgs_close(pEng);
   store_free(&store);
 }
+
+TEST(test_conflict_resolved_records_are_bounded_and_open_ones_kept) {
+  bgs_engine *pEng = conflict_engine("{\"strategy\":\"server-wins\"}");
+  char *zItem, *zOut, *zList;
+  int i;
+  /* One open conflict first (item override: manual), then 1005 resolved ones. */
+  put(pEng, "open", "PUT", LOCAL, "\"conflictStrategy\":\"manual\"", 1000);
+  zItem = claim_one(pEng, 2000);
+  bgs_free(outcome(pEng, zItem, 412, "\"v2\"", REMOTE, 2000));
+  free(zItem);
+  for (i = 0; i < 1005; i++) {
+    char zPath[16];
+    snprintf(zPath, sizeof(zPath), "%d", i);
+    put(pEng, zPath, "PUT", LOCAL, NULL, 3000);
+    zItem = claim_one(pEng, 3000);
+    zOut = outcome(pEng, zItem, 412, "\"v2\"", REMOTE, 3000);
+    bgs_free(zOut);
+    free(zItem);
+  }
+  zList = conflicts(pEng, "{\"state\":\"resolved\",\"limit\":5000}");
+  CHECK_EQ_I64(json_int(zList, "$[#-1].itemId") - json_int(zList, "$[0].itemId"), 999);
+  {
+    char zPath[32];
+    snprintf(zPath, sizeof(zPath), "$[%d].id", 999);
+    CHECK(json_int(zList, zPath) > 0);
+    snprintf(zPath, sizeof(zPath), "$[%d].id", 1000);
+    CHECK_EQ_I64(json_int(zList, zPath), -1);
+  }
+  bgs_free(zList);
+  zList = conflicts(pEng, "{\"state\":\"open\"}");
+  check_str_at(zList, "$[0].entity", "note:open");
+  bgs_free(zList);
+  bgs_close(pEng);
+}
