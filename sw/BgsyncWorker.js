@@ -174,8 +174,16 @@ export class BgsyncWorker {
     if (!headers) throw new BgsyncError('invalid-argument', 'headers must be an object of strings');
     for (const name of this.options.stripHeaders) delete headers[name.toLowerCase()];
     const meta = { queue: args.queue ?? this.queueNames[0], method: args.method ?? 'POST', url, headers };
-    for (const k of ['priority', 'entity', 'baseVersion', 'baseDocument']) {
+    for (const k of ['priority', 'entity', 'baseVersion', 'editedAt', 'conflictStrategy']) {
       if (args[k] !== undefined) meta[k] = args[k];
+    }
+    if (args.baseDocument !== undefined) {
+      // The page sends it as JSON text (cheap to clone); the engine wants the object.
+      try {
+        meta.baseDocument = typeof args.baseDocument === 'string' ? JSON.parse(args.baseDocument) : args.baseDocument;
+      } catch {
+        throw new BgsyncError('invalid-argument', 'baseDocument is not JSON');
+      }
     }
     const engine = await this.engine();
     // Bytes, so that a large text body is measured and goes to the blob store too.

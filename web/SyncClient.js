@@ -69,9 +69,10 @@ export class SyncClient extends EventTarget {
    * Queues one request. Resolves with {id, key} once the item is durable.
    * @param {{url: string, method?: string, headers?: object|Headers, body?: any,
    *          queue?: string, priority?: string, entity?: string, baseVersion?: string,
-   *          baseDocument?: object|string}} request
+   *          baseDocument?: object|string, editedAt?: number,
+   *          conflictStrategy?: string|object}} request
    */
-  async enqueue({ url, method = 'POST', headers, body, queue = 'default', priority, entity, baseVersion, baseDocument } = {}) {
+  async enqueue({ url, method = 'POST', headers, body, queue = 'default', priority, entity, baseVersion, baseDocument, editedAt, conflictStrategy } = {}) {
     if (typeof url !== 'string' && !(url instanceof URL)) throw new BgsyncError('invalid-url', 'url is required');
     let absolute;
     try {
@@ -86,6 +87,8 @@ export class SyncClient extends EventTarget {
     if (priority !== undefined) args.priority = priority;
     if (entity !== undefined) args.entity = entity;
     if (baseVersion !== undefined) args.baseVersion = baseVersion;
+    if (editedAt !== undefined) args.editedAt = editedAt;
+    if (conflictStrategy !== undefined) args.conflictStrategy = conflictStrategy;
     if (baseDocument !== undefined) args.baseDocument = typeof baseDocument === 'string' ? baseDocument : JSON.stringify(baseDocument);
     const result = await this._request('enqueue', args);
     return { id: result.id, key: result.key };

@@ -33,6 +33,10 @@ export interface EnqueueRequest {
   baseVersion?: string;
   /** The document the change was made from (three-way merge). */
   baseDocument?: object | string;
+  /** When the local edit was made (ms), for the newer-wins merge rule. */
+  editedAt?: number;
+  /** 'server-wins' | 'client-wins' | 'merge' | 'manual' | 'custom', or {strategy, fields, default, timeField}. */
+  conflictStrategy?: string | object;
 }
 
 export interface RunSummary {

@@ -117,6 +117,8 @@ export function validateRequest(msg) {
       if (args.entity !== undefined && (typeof args.entity !== 'string' || args.entity.length > 256)) return fail('entity');
       if (args.baseVersion !== undefined && (typeof args.baseVersion !== 'string' || args.baseVersion.length > 1024)) return fail('baseVersion');
       if (args.baseDocument !== undefined && (typeof args.baseDocument !== 'string' || args.baseDocument.length > 1 << 20)) return fail('baseDocument');
+      if (args.editedAt !== undefined && !Number.isFinite(args.editedAt)) return fail('editedAt');
+      if (args.conflictStrategy !== undefined && typeof args.conflictStrategy !== 'string' && !isPlainObject(args.conflictStrategy)) return fail('conflictStrategy');
       return { type: msg.type, args: { ...args, headers } };
     }
     case 'conflicts':

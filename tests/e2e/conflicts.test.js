@@ -51,4 +51,38 @@ describe('conflicts', () => {
       await s.close();
     }
   });
+
+  it('merges a stale edit with the remote one (strategy merge, baseDocument from the page)', async () => {
+    h.reset();
+    const put = (doc) => fetch(`${h.url}/api/notes/m1`, { method: 'PUT', body: JSON.stringify(doc) });
+    expect((await put({ title: 'T', body: 'B' })).status).toBe(201);
+    const s = await h.open('/');
+    try {
+      const base = await (await fetch(`${h.url}/api/notes/m1`)).json();
+      expect((await put({ ...base, title: 'remote title' })).status).toBe(200); // another device: the title
+      const item = await s.call(
+        (c, base) =>
+          c.enqueue({
+            url: '/api/notes/m1',
+            method: 'PUT',
+            body: { ...base, body: 'local body' }, // this device: the body
+            entity: 'note:m1',
+            baseVersion: '"v1"',
+            baseDocument: base,
+            conflictStrategy: 'merge',
+          }),
+        base,
+      );
+      await h.waitFor(() => h.log().some((e) => e.key !== null && e.applied), 'the merged document to be applied');
+      const doc = await (await fetch(`${h.url}/api/notes/m1`)).json();
+      expect(doc).toMatchObject({ title: 'remote title', body: 'local body' });
+      const [conflict] = await s.call((c) => c.conflicts());
+      expect(conflict).toMatchObject({ itemId: item.id, state: 'resolved', resolution: 'merged' });
+    } catch (err) {
+      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      throw err;
+    } finally {
+      await s.close();
+    }
+  });
 });
