@@ -695,7 +695,7 @@ $('edit-remote').addEventListener('click', async () => {
   if (!id) return;
   const stamp = clock(Date.now());
   try {
-    await control('edit', { collection: 'notes', id, patch: { text: `${state.notes[id]?.doc?.text ?? ''}\n(Coordinator, ${stamp}) Changed on the server.`, editedBy: 'the coordinator (server-side edit)' } });
+    await control('edit', { collection: 'notes', id, patch: { text: `${state.notes[id]?.doc?.text ?? ''}\n(Coordinator, ${stamp}) Changed on the server.` } });
     $('faults-summary').textContent = `Someone else edited "${state.notes[id]?.doc?.title ?? id}" on the server; its version moved on. An edit of yours based on the old version will now conflict.`;
   } catch (err) {
     alert(err.message);
