@@ -391,13 +391,50 @@ static void op_reads(Fuzz *f) {
   }
 }
 
+/* A new store costs a schema creation; every run instead starts from the chunks of one
+   made at start-up (as a host reopens a stored engine). */
+static unsigned char *g_pTemplate; /* a bgs_changes_take buffer of the new store */
+
+static uint32_t get_u32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static bgs_image *template_image(void) {
+  bgs_image *pImg = NULL;
+  uint32_t n, i, nChunk;
+  double rSize;
+  if (g_pTemplate == NULL) {
+    bgs_engine *pEng = NULL;
+    bgs_config cfg;
+    size_t nBuf = 0;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.zInstallId = "fz";
+    if (bgs_image_new(&pImg) != BGS_OK || bgs_open(pImg, &cfg, 1000, &pEng) != BGS_OK) abort();
+    if (bgs_changes_take(pEng, &g_pTemplate, &nBuf) != BGS_OK) abort();
+    bgs_close(pEng);
+  }
+  nChunk = get_u32(g_pTemplate);
+  n = get_u32(g_pTemplate + 4);
+  memcpy(&rSize, g_pTemplate + 8, 8);
+  if (bgs_image_new(&pImg) != BGS_OK) abort();
+  for (i = 0; i < n; i++) {
+    const unsigned char *pEntry = g_pTemplate + 16 + (size_t)i * 8;
+    const unsigned char *pChunk = g_pTemplate + 16 + (size_t)n * 8 + (size_t)i * nChunk;
+    if (bgs_image_load(pImg, get_u32(pEntry), pChunk, nChunk, get_u32(pEntry + 4)) != BGS_OK) abort();
+  }
+  if (bgs_image_set_size(pImg, (int64_t)rSize) != BGS_OK) abort();
+  return pImg;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *pData, size_t nData) {
   static Fuzz f;
+  sqlite3 *db = f.db; /* the parsing connection is kept across runs */
   bgs_image *pImg = NULL;
   bgs_config cfg;
   char zQueue[256];
   int c0, c1, c2, nOps = 0;
   memset(&f, 0, sizeof(f));
+  f.db = db;
   f.p = pData;
   f.n = nData;
   f.now = 1000;
@@ -409,9 +446,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *pData, size_t nData) {
   cfg.nLeaseMs = LEASE_MS;
   cfg.nMaxAttemptLog = 16;
   cfg.zInstallId = "fz";
-  if (bgs_image_new(&pImg) != BGS_OK) abort();
+  pImg = template_image();
   if (bgs_open(pImg, &cfg, f.now, &f.pEng) != BGS_OK) abort();
-  if (sqlite3_open(":memory:", &f.db) != SQLITE_OK) abort();
+  if (f.db == NULL && sqlite3_open(":memory:", &f.db) != SQLITE_OK) abort();
   snprintf(zQueue, sizeof(zQueue),
            "{\"name\":\"q\",\"backoff\":{\"kind\":\"%s\",\"initialMs\":%d,\"jitter\":\"%s\",\"maxMs\":600000},"
            "\"maxAttempts\":%d,\"maxAgeMs\":%d,\"maxItems\":%d,\"coalesce\":%s%s}",
@@ -451,6 +488,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *pData, size_t nData) {
   }
   check_all(&f);
   bgs_close(f.pEng);
-  sqlite3_close(f.db);
   return 0;
 }
