@@ -55,6 +55,7 @@ const SHELL = [
   '/icons/icon.svg',
   '/icons/icon-192.png',
   '/icons/icon-512.png',
+  '/icons/icon-maskable-512.png',
   '/bgsync/web/index.js',
   '/bgsync/web/SyncClient.js',
   '/bgsync/web/BgsyncError.js',
