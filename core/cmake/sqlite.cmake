@@ -84,5 +84,27 @@ set(BGS_SQLITE_DEFINES
   SQLITE_OMIT_GET_TABLE
   SQLITE_OMIT_TCL_VARIABLE
   SQLITE_OMIT_UTF16
+  # Features the engine never uses, left out for size (tests/bench/README.md has the figures).
+  # Only options that remove code behind the parser: the amalgamation's parser is
+  # generated with every feature, so grammar-level omits (ALTERTABLE, ATTACH, VACUUM,
+  # VIEW, ANALYZE, ...) would leave it calling functions that are not there. Kept on
+  # purpose: JSON, virtual tables (json_each/json_tree), triggers (RETURNING), window
+  # functions (aggregate FILTER), CTEs, UPSERT, compound selects, pager pragmas, date
+  # functions (merge.c's newer-wins rule uses julianday()).
+  SQLITE_OMIT_LOCALTIME
+  SQLITE_OMIT_INTROSPECTION_PRAGMAS
+  SQLITE_OMIT_COMPILEOPTION_DIAGS
+  SQLITE_OMIT_DECLTYPE
+  SQLITE_OMIT_TRACE
+  SQLITE_OMIT_INCRBLOB
+  SQLITE_OMIT_AUTOVACUUM
+  SQLITE_OMIT_INTEGRITY_CHECK
+  SQLITE_OMIT_DESERIALIZE
+  SQLITE_OMIT_BLOB_LITERAL
+  SQLITE_OMIT_XFER_OPT
+  SQLITE_OMIT_FLAG_PRAGMAS
+  SQLITE_OMIT_SCHEMA_PRAGMAS
+  SQLITE_OMIT_SHUTDOWN_DIRECTORIES
+  SQLITE_OMIT_CASE_SENSITIVE_LIKE_PRAGMA
   SQLITE_UNTESTABLE
   SQLITE_USE_ALLOCA)
