@@ -208,7 +208,10 @@ export class Engine {
 
   /** @returns {Promise<{id: number, key: string}>} once the item is durable */
   enqueue(meta, body) {
-    if (this.blobs && isLarge(body, this.largeBodyBytes)) return this._enqueueExternal(meta, body);
+    // A batch request is built from the items' bytes inside the engine (bgs_claim_batch),
+    // which has no access to the blob store: batched queues keep their bodies inline.
+    const batched = this.queueConfigs.get(meta?.queue)?.batch;
+    if (this.blobs && !batched && isLarge(body, this.largeBodyBytes)) return this._enqueueExternal(meta, body);
     return this._mutate((eng) => this.binding.enqueue(eng, meta, toBytes(body), this.now()));
   }
 

@@ -111,6 +111,18 @@ for (const [name, setup, skip] of BACKENDS) {
       await again.close();
     });
 
+    it('keeps bodies inline in a queue with a batch endpoint (the engine builds batch bodies itself)', async () => {
+      const open = setup();
+      const engine = await Engine.open(module, new MemoryStore(), opts(open(), {
+        largeBodyBytes: 100,
+        queues: [{ name: 'outbox', batch: { url: 'https://api.test/batch', maxItems: 10 } }],
+      }));
+      const { id } = await engine.enqueue(post('b'), new Uint8Array(5000).fill(4));
+      expect(await open().list()).toEqual([]);
+      expect(engine.body(id).length).toBe(5000);
+      await engine.close();
+    });
+
     it('refuses a caller-supplied bodyRef and counts the external size for the queue limits', async () => {
       const open = setup();
       const engine = await Engine.open(module, new MemoryStore(), opts(open(), { largeBodyBytes: 100, queues: [{ name: 'outbox', maxBodyBytes: 1000 }] }));
