@@ -156,9 +156,14 @@ async function optional(name, ...args) {
   }
 }
 
+let refreshAgain = false;
+
 async function refresh() {
   if (!client) return;
-  if (refreshing) return refreshing;
+  if (refreshing) {
+    refreshAgain = true; // something changed while reading: read once more afterwards
+    return refreshing;
+  }
   refreshing = (async () => {
     const [status, items, dead, conflicts, attempts] = await Promise.all([
       client.status(QUEUE),
@@ -184,6 +189,10 @@ async function refresh() {
     await refreshing;
   } finally {
     refreshing = null;
+    if (refreshAgain) {
+      refreshAgain = false;
+      scheduleRefresh(0);
+    }
   }
 }
 
