@@ -249,6 +249,41 @@ describe('demo walkthrough', () => {
     }
   });
 
+  it('turns a refused request into a dead letter that can be sent again', async () => {
+    await s?.close();
+    s = await openDemo();
+    try {
+      const page = s.page;
+      const place = 'Community garden';
+      // The server refuses every request with 422: retrying cannot help, so no backoff.
+      await page.click('#fault-422');
+      await waitFor(() => demo.api.faults.status === 422, 'the 422 fault');
+      await recordActivity({ volunteer: 'Bo Chen', kind: 'Tree planting', place, hours: 1.5, priority: 'low' });
+      const row = page.locator('#dead li.row');
+      await row.waitFor();
+      expect(await row.locator('.row-sub').textContent()).toMatch(/rejected · last answer 422 · 1 try/);
+      await page.waitForSelector('#status[data-state="attention"]');
+      expect(await page.locator('#status-text').textContent()).toBe('1 dead letter needs you');
+      const [dead] = await outbox();
+      expect(dead).toMatchObject({ state: 'dead', attempts: 1, lastStatus: 422 });
+      await shot('08-dead-letter');
+
+      // The server is fixed; Retry sends the same request again, under the same key.
+      await page.click('#fault-422');
+      await waitFor(() => demo.api.faults.status === 0, 'the fault cleared');
+      await row.locator('button:has-text("Retry")').click();
+      await syncUntil('synced');
+      expect(demo.api.store.list('activities').filter((a) => a.place === place)).toHaveLength(1);
+      const attempts = demo.api.log.filter((e) => e.key === dead.key).map((e) => [e.status, e.applied]);
+      expect(attempts).toEqual([[422, false], [201, true]]);
+      expect(await page.locator('#dead').textContent()).toContain('None.');
+    } catch (err) {
+      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      await shot('failure-dead-letter').catch(() => undefined);
+      throw err;
+    }
+  });
+
   it('serves the installable app shell (manifest, icons, worker)', async () => {
     const manifest = await (await fetch(`${demo.url}/manifest.webmanifest`)).json();
     expect(manifest).toMatchObject({ start_url: '/', display: 'standalone' });
