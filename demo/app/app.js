@@ -113,6 +113,7 @@ function onEvent(type, detail) {
       save('attempts', state.localAttempts);
     }
   }
+  if (type === 'progress') setTimeout(pollServer, 0); // show the server's side of that attempt
   if (type === 'status') state.status = detail;
   if (type === 'completed' || type === 'failed') state.progress = null;
   scheduleRefresh();
@@ -723,7 +724,11 @@ $('server-reset').addEventListener('click', async () => {
 // ---------------------------------------------------------------------------------------
 // Server request log (polled) and what the server holds
 
+let polling = false;
+
 async function pollServer() {
+  if (polling) return;
+  polling = true;
   try {
     const res = await fetch(`/__control/log?since=${state.logSeq}`, { cache: 'no-store' });
     let fresh = await res.json();
@@ -749,6 +754,8 @@ async function pollServer() {
     }
   } catch {
     // The demo server itself is gone; the app keeps working offline.
+  } finally {
+    polling = false;
   }
 }
 
