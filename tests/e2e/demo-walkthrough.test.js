@@ -198,7 +198,7 @@ describe('demo walkthrough', () => {
       await shot('failure').catch(() => undefined);
       throw err;
     }
-  });
+  }, 180_000); // real backoff (seconds) on a loaded 2-core machine
 
   it('parks an edit that met someone else\'s edit in the conflicts inbox and keeps mine on request', async () => {
     await s?.close();
@@ -281,6 +281,27 @@ describe('demo walkthrough', () => {
       err.message += `\n--- browser ---\n${s.diagnostics()}`;
       await shot('failure-dead-letter').catch(() => undefined);
       throw err;
+    }
+  });
+
+  it('keeps the server\'s data and idempotency records in SQLite across a restart', async () => {
+    const applied = demo.api.log.filter((e) => e.applied && e.method === 'POST');
+    expect(applied.length).toBeGreaterThanOrEqual(2);
+    const again = await startDemo({ port: 0, dataFile: demo.dataFile });
+    try {
+      expect(again.kind).toBe('sqlite');
+      expect(again.api.store.list('activities').map((a) => a.id).sort()).toEqual(demo.api.store.list('activities').map((a) => a.id).sort());
+      // A retry that arrives after the restart is answered from the stored record, not applied again.
+      const res = await fetch(`${again.url}${applied[0].path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': applied[0].key },
+        body: JSON.stringify({ place: 'would be a duplicate' }),
+      });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('idempotent-replay')).toBe('true');
+      expect(again.api.store.list('activities').some((a) => a.place === 'would be a duplicate')).toBe(false);
+    } finally {
+      await again.close();
     }
   });
 
