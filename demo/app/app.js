@@ -199,19 +199,24 @@ async function refresh() {
 
 // While a page is open it wakes the worker when the next retry is due, so the demo
 // does not wait for the browser's own (minutes-long) Background Sync retry.
+// At most one wake a second, so a due time that stays in the past cannot spin.
+const MIN_WAKE_GAP_MS = 1_000;
 let wakeTimer = null;
 let wakeAt = null;
+let lastWake = 0;
 function scheduleWake(status) {
   const at = status.nextAttemptAt;
   if (!at || status.state === 'running') return;
   if (wakeAt === at && wakeTimer) return;
   clearTimeout(wakeTimer);
   wakeAt = at;
+  const delay = Math.max(at - Date.now(), lastWake + MIN_WAKE_GAP_MS - Date.now(), 0) + 150;
   wakeTimer = setTimeout(() => {
     wakeTimer = null;
     wakeAt = null;
+    lastWake = Date.now();
     if (document.visibilityState !== 'hidden') client.syncNow(QUEUE, { trigger: 'timer' }).catch(() => undefined).finally(() => scheduleRefresh());
-  }, Math.max(0, at - Date.now()) + 150);
+  }, delay);
 }
 
 function renderAll() {
