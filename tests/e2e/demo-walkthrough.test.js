@@ -305,7 +305,7 @@ describe('demo walkthrough', () => {
     }
   });
 
-  it('serves the installable app shell (manifest, icons, worker)', async () => {
+  it('is an installable app (manifest, icons, worker with a fetch handler)', async () => {
     const manifest = await (await fetch(`${demo.url}/manifest.webmanifest`)).json();
     expect(manifest).toMatchObject({ start_url: '/', display: 'standalone' });
     for (const icon of manifest.icons) {
@@ -313,5 +313,10 @@ describe('demo walkthrough', () => {
       expect([icon.src, res.status]).toEqual([icon.src, 200]);
     }
     expect(existsSync(join(ROOT, 'demo/app/sw.js'))).toBe(true);
+    // Chromium's own verdict (a test browser context counts as incognito; nothing else may be wrong).
+    const { installabilityErrors } = await s.cdp.send('Page.getInstallabilityErrors');
+    expect(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito')).toEqual([]);
+    const { errors } = await s.cdp.send('Page.getAppManifest');
+    expect(errors).toEqual([]);
   });
 });
