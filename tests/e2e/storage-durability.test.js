@@ -105,7 +105,9 @@ for (const storage of ['indexeddb', 'opfs']) {
           const missing = [...acknowledged].filter((k) => !present.has(k));
           expect({ seed: SEED, round, missing }).toEqual({ seed: SEED, round, missing: [] });
         }
-        expect(acknowledged.size).toBeGreaterThan(ROUNDS * BURST * 0.5);
+        // The stops did land in the middle of bursts (some calls resolved, some never answered).
+        expect(report.some((r) => r.resolved > 0 && Object.keys(r.rejected).length > 0)).toBe(true);
+        expect(acknowledged.size).toBeGreaterThan(0);
         const before = await keysIn(s);
         await s.context.close();
 
