@@ -22,6 +22,7 @@
 import { BgsyncError } from '../web/BgsyncError.js';
 import {
   PROTOCOL_VERSION,
+  PULL_TAG,
   isPlainObject,
   queueOfTag,
   syncTag,
@@ -348,7 +349,7 @@ export class BgsyncWorker {
   }
 
   _onPeriodicSync(event) {
-    if (event.tag !== 'bgsync:pulls' && queueOfTag(event.tag) === null) return;
+    if (event.tag !== PULL_TAG && queueOfTag(event.tag) === null) return;
     event.waitUntil(
       (async () => {
         await this.pull();

@@ -13,7 +13,7 @@
  * `fallbackIntervalMs` while visible.
  */
 import { BgsyncError } from './BgsyncError.js';
-import { EVENT_TYPES, PROTOCOL_VERSION } from './protocol.js';
+import { EVENT_TYPES, PROTOCOL_VERSION, PULL_TAG } from './protocol.js';
 
 const DEFAULTS = Object.freeze({ timeoutMs: 30_000, readyTimeoutMs: 30_000, fallbackIntervalMs: 60_000 });
 
@@ -139,6 +139,22 @@ export class SyncClient extends EventTarget {
   /** After fresh credentials exist: items waiting as `auth` become ready again. */
   releaseAuth(queue) {
     return this._request('releaseAuth', queue === undefined ? {} : { queue });
+  }
+
+  /**
+   * Asks the browser for `periodicsync` (the worker's pulls, then a replay) at most every
+   * minIntervalMs. Resolves false where Periodic Background Sync is missing or refused
+   * (it needs an installed app in Chromium); the pages' triggers still apply then.
+   */
+  async registerPeriodicSync({ minIntervalMs = 12 * 3_600_000 } = {}) {
+    const registration = await this.container?.ready;
+    if (!registration?.periodicSync) return false;
+    try {
+      await registration.periodicSync.register(PULL_TAG, { minInterval: minIntervalMs });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Stops listening (tests, single-page apps tearing down a view). */

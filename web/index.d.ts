@@ -2,6 +2,8 @@
 
 export declare const PROTOCOL_VERSION: number;
 export declare function syncTag(queue: string): string;
+/** The periodicsync tag of the worker's pulls. */
+export declare const PULL_TAG: string;
 export declare const MESSAGES: Readonly<Record<string, string>>;
 
 export declare class BgsyncError extends Error {
@@ -117,6 +119,8 @@ export declare class SyncClient extends EventTarget {
   conflicts(queue?: string): Promise<unknown[]>;
   resolveConflict(id: number, resolution: { keep: 'local' | 'remote' } | { document: object; version?: string }): Promise<unknown>;
   releaseAuth(queue?: string): Promise<{ released: number } | null>;
+  /** Periodic Background Sync for the worker's pulls; false where missing or refused. */
+  registerPeriodicSync(options?: { minIntervalMs?: number }): Promise<boolean>;
   close(): void;
   addEventListener<K extends keyof SyncClientEventMap>(type: K, listener: (ev: SyncClientEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;

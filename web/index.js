@@ -4,4 +4,4 @@
  */
 export { SyncClient } from './SyncClient.js';
 export { BgsyncError, MESSAGES } from './BgsyncError.js';
-export { PROTOCOL_VERSION, syncTag } from './protocol.js';
+export { PROTOCOL_VERSION, PULL_TAG, syncTag } from './protocol.js';

@@ -53,6 +53,9 @@ const MAX_HEADER_COUNT = 64;
 const MAX_HEADER_CHARS = 8192;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** The periodicsync tag on which the worker runs its pulls (then replays every queue). */
+export const PULL_TAG = 'bgsync:pulls';
+
 /** The sync tag the worker registers for a queue. */
 export function syncTag(queue) {
   return `bgsync:${queue}`;
