@@ -612,8 +612,10 @@ async function saveNote(e, id) {
   e.preventDefault();
   const n = state.notes[id];
   const formEl = e.target;
-  const base = n.doc;
-  const next = { ...(n.local ?? n.doc), title: formEl.elements.namedItem('title').value, text: formEl.elements.namedItem('text').value, editedBy: form.volunteer.value || 'a volunteer' };
+  // updatedAt is the server's to set: leave it out of both sides, or every merge would
+  // find it "changed" by both.
+  const { updatedAt: _serverTime, ...base } = n.doc;
+  const next = { ...(n.local ?? base), title: formEl.elements.namedItem('title').value, text: formEl.elements.namedItem('text').value, editedBy: form.volunteer.value || 'a volunteer' };
   delete next.updatedAt;
   const request = {
     url: `/api/notes/${encodeURIComponent(id)}`,
@@ -627,18 +629,7 @@ async function saveNote(e, id) {
     baseDocument: base,
   };
   try {
-    let itemId;
-    try {
-      ({ id: itemId } = await client.enqueue(request));
-    } catch (err) {
-      // Some bgsync builds pass the base document to the engine as a JSON string and
-      // the engine refuses it; the edit still conflicts correctly on its ETag without it
-      // (only a three-way merge needs the base).
-      if (!/baseDocument/.test(err?.message ?? '')) throw err;
-      console.warn(`bgsync refused baseDocument (${err.message}); queued the edit without it`);
-      delete request.baseDocument;
-      ({ id: itemId } = await client.enqueue(request));
-    }
+    const { id: itemId } = await client.enqueue(request);
     state.notes[id] = { ...n, local: next, itemId };
     save('notes', state.notes);
     editing = null;

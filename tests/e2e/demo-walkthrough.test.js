@@ -249,6 +249,48 @@ describe('demo walkthrough', () => {
     }
   });
 
+  it('merges an edit with someone else\'s after switching the conflict setting to three-way merge', async () => {
+    await s?.close();
+    s = await openDemo();
+    try {
+      const page = s.page;
+      const id = 'shift-plan';
+      // Settings → Conflicts: three-way merge. Applying restarts the worker and reloads the page.
+      await page.selectOption('#settings select[name=conflict]', 'merge');
+      await Promise.all([page.waitForEvent('load'), page.click('#settings button[type=submit]')]);
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.evaluate(() => navigator.serviceWorker.controller.scriptURL)).toContain('conflict=merge');
+      expect(await page.locator('#settings select[name=conflict]').inputValue()).toBe('merge');
+      await page.waitForSelector(`.note[data-id="${id}"]`);
+      const before = demo.api.store.get('notes', id);
+
+      // Offline I change the title; on the server someone changes the text.
+      await page.click('#api-down');
+      await page.waitForSelector('body[data-api="down"]');
+      await page.click(`.note[data-id="${id}"] button:has-text("Edit")`);
+      await page.fill(`.note.editing[data-id="${id}"] input[name=title]`, 'Saturday shift plan (confirmed)');
+      await page.click(`.note.editing[data-id="${id}"] button[type=submit]`);
+      await page.waitForSelector(`.note[data-id="${id}"]:not(.editing)`);
+      await page.selectOption('#edit-note', id);
+      await page.click('#edit-remote');
+      await waitFor(() => demo.api.store.get('notes', id).version === before.version + 1, 'the server-side edit');
+      const theirs = demo.api.store.get('notes', id).doc.text;
+
+      // Back online: the 412 is resolved by the engine, no inbox, both changes kept.
+      await page.click('#api-up');
+      await page.waitForSelector('body[data-api="up"]');
+      await syncUntil('synced');
+      const after = demo.api.store.get('notes', id);
+      expect(after.doc).toMatchObject({ title: 'Saturday shift plan (confirmed)', text: theirs });
+      expect(demo.api.log.some((e) => e.path === `/api/notes/${id}` && e.status === 412)).toBe(true);
+      expect(await page.locator('#conflicts').textContent()).toContain('None.');
+    } catch (err) {
+      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      await shot('failure-merge').catch(() => undefined);
+      throw err;
+    }
+  });
+
   it('turns a refused request into a dead letter that can be sent again', async () => {
     await s?.close();
     s = await openDemo();
