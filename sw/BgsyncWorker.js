@@ -115,6 +115,7 @@ export class BgsyncWorker {
 
   /** The engine, opened on first use (module load + store load). */
   engine() {
+    if (this.retired) return Promise.reject(new BgsyncError('engine-closed', 'a newer version of the worker took over'));
     if (!this._engine) {
       this._engine = (async () => {
         const module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
@@ -153,6 +154,7 @@ export class BgsyncWorker {
     scope.addEventListener('periodicsync', (event) => this._onPeriodicSync(event));
     scope.addEventListener('push', (event) => this._onPush(event));
     scope.addEventListener('message', (event) => this._onMessage(event));
+    this._watchForSuccessor(scope);
     // Open the engine at start; without Background Sync, start is a replay trigger.
     const start = this.engine().then(() => {
       if (!this.hasBackgroundSync()) return this.syncAll('start');
@@ -160,6 +162,33 @@ export class BgsyncWorker {
     });
     start.catch((err) => this.log.warn(`bgsync: start failed: ${err?.message ?? err}`));
     return this;
+  }
+
+  /**
+   * One owner per store (StoreLock): the store stays locked for as long as this worker
+   * holds the engine, so a new version would wait for this one to be terminated. As soon
+   * as a successor activates, this worker closes its engine and gives the lock up.
+   */
+  _watchForSuccessor(scope) {
+    const registration = scope.registration;
+    if (!registration?.addEventListener) return;
+    registration.addEventListener('updatefound', () => {
+      const next = registration.installing;
+      if (!next || next === scope.serviceWorker) return; // that is this worker itself
+      next.addEventListener('statechange', () => {
+        if (next.state === 'activating' || next.state === 'activated') {
+          this.retire().catch((err) => this.log.warn(`bgsync: retire failed: ${err?.message ?? err}`));
+        }
+      });
+    });
+  }
+
+  /** Closes the engine for good (its flushes settle first); later calls get engine-closed. */
+  async retire() {
+    if (this.retired) return;
+    this.retired = true;
+    const engine = await this._engine?.catch(() => null);
+    await engine?.close();
   }
 
   // ---------------------------------------------------------------------------------
@@ -286,6 +315,7 @@ export class BgsyncWorker {
       clockMs: this.clockMs,
       onOutcome: (item, decision, status) => {
         done++;
+        if (this.retired) return; // the engine is closed: the successor reports from now on
         const counts = engine.status(queue).counts;
         this.broadcast('progress', { queue, done, total: done + counts.pending + counts.inflight, id: item.id, key: item.key, status, state: decision.state });
         if (['conflict', 'dead', 'auth'].includes(decision.state)) {
@@ -305,6 +335,7 @@ export class BgsyncWorker {
     } catch (err) {
       error = err;
     }
+    if (this.retired) return { queue, remaining: 0, run: { ...run, result: 'retired' } };
     const counts = engine.status(queue).counts;
     const remaining = counts.pending + counts.waiting + counts.inflight;
     run.endedAt = this.now();

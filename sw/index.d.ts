@@ -76,6 +76,8 @@ export declare class BgsyncWorker {
   status(queue?: string): Promise<Status>;
   pull(options?: { force?: boolean }): Promise<{ name: string; url: string; state: string; status?: number }[]>;
   hasBackgroundSync(): boolean;
+  /** Closes the engine for good (done by itself when a newer worker version activates). */
+  retire(): Promise<void>;
 }
 
 export declare class BgsyncPlugin {
