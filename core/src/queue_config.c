@@ -45,6 +45,8 @@ static const QueueChoice aChoice[] = {
 static int field_read(bgs_engine *pEng, const char *zJson, const char *zPath,
                       const char **pzType, sqlite3_value **ppVal) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng, "SELECT json_type(?1, ?2), json_extract(?1, ?2)");
+  *pzType = NULL;
+  *ppVal = NULL;
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 2, zPath, -1, SQLITE_STATIC);
