@@ -1,13 +1,14 @@
 // The faults fixture worker (tests/e2e/faults-*.test.js): the e2e fixture's worker plus
 //   leaseMs=N     the engine's lease (a killed replay's items come back after N ms)
 //   version=S     a label the worker reports (an update is a changed query = new bytes)
-//   requestTimeoutMs=N  concurrency=N  allow=<origin>  auth=1
+//   requestTimeoutMs=N  concurrency=N  allow=<origin>  auth=1  storage=indexeddb|opfs
 import { BgsyncWorker } from '/bgsync/sw/index.js';
 
 const params = new URL(self.location.href).searchParams;
 const leaseMs = Number(params.get('leaseMs') ?? 0);
 const bgsync = new BgsyncWorker({
   queues: [{ name: 'default', backoff: { initialMs: 200, maxMs: 2_000, jitter: 'none' } }],
+  storage: params.get('storage') ?? 'indexeddb',
   concurrency: Number(params.get('concurrency') ?? 4),
   requestTimeoutMs: Number(params.get('requestTimeoutMs') ?? 30_000),
   allowedOrigins: params.getAll('allow'),
