@@ -2,6 +2,7 @@
 //   leaseMs=N     the engine's lease (a killed replay's items come back after N ms)
 //   version=S     a label the worker reports (an update is a changed query = new bytes)
 //   requestTimeoutMs=N  concurrency=N  allow=<origin>  auth=1  storage=indexeddb|opfs
+//   onCorrupt=quarantine  (a damaged store is moved aside and a fresh one started)
 import { BgsyncWorker } from '/bgsync/sw/index.js';
 
 const params = new URL(self.location.href).searchParams;
@@ -13,7 +14,10 @@ const bgsync = new BgsyncWorker({
   requestTimeoutMs: Number(params.get('requestTimeoutMs') ?? 30_000),
   allowedOrigins: params.getAll('allow'),
   allowTestClock: true,
-  engineOptions: leaseMs > 0 ? { leaseMs } : {},
+  engineOptions: {
+    ...(leaseMs > 0 ? { leaseMs } : {}),
+    ...(params.get('onCorrupt') ? { onCorrupt: params.get('onCorrupt') } : {}),
+  },
   credentials: params.get('auth') ? async () => ({ authorization: 'Bearer fresh-from-hook' }) : undefined,
 });
 bgsync.listen(self);
