@@ -12,6 +12,9 @@
  *  - a network error, a timeout or a refused fetch is reported as status 0.
  */
 
+/** How often one item may be claimed in one run before the run stops claiming. */
+const MAX_CLAIMS_PER_ITEM_PER_RUN = 3;
+
 /** Response headers the engine reads (Retry-After, ETag, ...); others are not stored. */
 const REPORTED_HEADERS = ['retry-after', 'etag', 'content-type', 'location', 'last-modified'];
 /** Bytes or, for a large body kept outside the database (BlobStore), a Blob. */
@@ -58,7 +61,9 @@ export class Replayer {
     if (this.batch) return this._runBatches(queue, { deadlineMs });
     const summary = { attempted: 0, stoppedByDeadline: false, states: {} };
     const inflight = new Set();
+    const sends = new Map(); // item id -> claims in this run
     let drained = false; // the last claim found nothing ready
+    let looping = false; // an item came back too often (a zero backoff): stop claiming
     for (;;) {
       const free = this.concurrency - inflight.size;
       if (free > 0 && !drained) {
@@ -70,16 +75,21 @@ export class Replayer {
           if (items.length < free) drained = true;
           for (const item of items) {
             summary.attempted++;
+            // A re-send after a conflict legitimately comes back once or twice; more means
+            // a queue without backoff answering failures: leave the rest to the next run.
+            sends.set(item.id, (sends.get(item.id) ?? 0) + 1);
+            if (sends.get(item.id) > MAX_CLAIMS_PER_ITEM_PER_RUN) looping = true;
             const p = this._attempt(item, summary).finally(() => inflight.delete(p));
             inflight.add(p);
           }
+          if (looping) drained = true;
           if (items.length > 0) continue;
         }
       }
       if (inflight.size === 0) break;
       await Promise.race(inflight);
       // A finished head may have released the next item of its entity.
-      if (!summary.stoppedByDeadline) drained = false;
+      if (!summary.stoppedByDeadline && !looping) drained = false;
     }
     return summary;
   }

@@ -123,6 +123,21 @@ describe('BgsyncWorker triggers', () => {
     });
   });
 
+  it('a queue without backoff does not make a run hammer the server: an item is claimed at most a few times per run', async () => {
+    h.api.faults.set({ status: 503 });
+    await withSession(`/?sw=${encodeURIComponent('initialMs=0')}`, async (s) => {
+      const [item] = await enqueueNotes(s, 1);
+      const st = await h.waitFor(async () => {
+        const x = await s.status('default');
+        return x.lastRun && x.state !== 'running' && x;
+      }, 'the automatic run to end');
+      expect(st.lastRun).toMatchObject({ result: 'failed', remaining: 1 });
+      const tries = h.log().filter((e) => e.key === item.key);
+      expect(tries.length).toBeGreaterThanOrEqual(2); // zero backoff: due again at once
+      expect(tries.length).toBeLessThanOrEqual(4); // 3 claims + the one that ended the run
+    });
+  });
+
   it('periodicsync fetches due pulls into the Cache API with their ETag and announces them', async () => {
     await withSession(`/?sw=${encodeURIComponent('pull=/api/notes/n1')}`, async (s) => {
       const put = await fetch(`${h.url}/api/notes/n1`, { method: 'PUT', body: JSON.stringify({ text: 'hello' }) });
