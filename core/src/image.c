@@ -143,11 +143,16 @@ int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n) {
 
 void bgs__image_truncate(bgs_image *p, int64_t nSize) {
   uint32_t nKeep = (uint32_t)((nSize + BGS_CHUNK_SIZE - 1) / BGS_CHUNK_SIZE);
+  uint32_t nOld = (uint32_t)((p->nSize + BGS_CHUNK_SIZE - 1) / BGS_CHUNK_SIZE);
   uint32_t i;
   if (nSize >= p->nSize) return;
   for (i = nKeep; i < p->nAlloc; i++) {
     free(p->apChunk[i]);
     p->apChunk[i] = NULL;
+    /* The host may still hold this chunk: if the file grows past it again before the
+       next take, the take must carry it (as zeros), or a reload would bring the old bytes
+       back. Chunks still past the end at the take are left out (bgs__image_take). */
+    if (i < nOld) image_mark(p, i);
   }
   /* The tail of the new last chunk must read as zeros, as the host stores it. */
   if (nSize % BGS_CHUNK_SIZE != 0 && nKeep > 0 && nKeep - 1 < p->nAlloc &&

@@ -131,7 +131,10 @@ static void check_same(bgs_image *pImg, const unsigned char *aModel, int64_t nMo
   if (bgs__image_size(pImg) != nModel) fail(zWhat, (long long)bgs__image_size(pImg), (long long)nModel);
   bgs__image_read(pImg, 0, g_aRead, (size_t)nModel);
   for (i = 0; i < nModel; i++) {
-    if (g_aRead[i] != aModel[i]) fail(zWhat, (long long)i, g_aRead[i]);
+    if (g_aRead[i] != aModel[i]) {
+      fprintf(stderr, "byte %lld of %lld: image %d, model %d\n", (long long)i, (long long)nModel, g_aRead[i], aModel[i]);
+      fail(zWhat, (long long)i, g_aRead[i]);
+    }
   }
 }
 
