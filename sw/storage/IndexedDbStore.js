@@ -26,22 +26,32 @@ export class IndexedDbStore {
     this.dbName = `bgsync:${name}`;
     this.idb = indexedDB;
     this.db = null;
+    // True while the engine's image sits on top of what this database holds (after a load
+    // that found data, or a write). A write that then finds the database gone (deleted
+    // under us: site data cleared, another tab) must not store a delta into a new empty
+    // database: it fails, and the engine reloads from what the store really holds.
+    this.known = false;
   }
 
-  async _open() {
+  async _open({ forLoad = false } = {}) {
     if (this.db) return this.db;
     this.db = await new Promise((resolve, reject) => {
       const req = this.idb.open(this.dbName, 1);
       req.onupgradeneeded = () => {
+        if (this.known && !forLoad) {
+          req.transaction.abort(); // do not recreate it here; load() will
+          reject(new BgsyncError('storage-failed', `${this.dbName} was deleted while in use; the queue reloads from storage`));
+          return;
+        }
         const db = req.result;
         if (!db.objectStoreNames.contains('chunks')) db.createObjectStore('chunks');
         if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
       };
       req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
+      req.onerror = () => reject(req.error); // after an abort above, the first reject stands
       req.onblocked = () => reject(new DOMException('IndexedDB open blocked', 'AbortError'));
     });
-    // Another context upgrading the database: let it, this store reopens on next use.
+    // Another context upgrading or deleting the database: let it, this store reopens on next use.
     this.db.onversionchange = () => {
       this.db?.close();
       this.db = null;
@@ -50,8 +60,8 @@ export class IndexedDbStore {
   }
 
   async load() {
-    const db = await this._open();
-    return new Promise((resolve, reject) => {
+    const db = await this._open({ forLoad: true });
+    const stored = await new Promise((resolve, reject) => {
       const tx = db.transaction(['chunks', 'meta'], 'readonly');
       const out = { size: undefined, chunks: [] };
       tx.objectStore('meta').get('size').onsuccess = (e) => {
@@ -73,6 +83,8 @@ export class IndexedDbStore {
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error ?? new DOMException('load aborted', 'AbortError'));
     });
+    this.known = stored !== null;
+    return stored;
   }
 
   async write(changes) {
@@ -97,7 +109,10 @@ export class IndexedDbStore {
         reject(tx.error ?? err);
         return;
       }
-      tx.oncomplete = () => resolve();
+      tx.oncomplete = () => {
+        this.known = true;
+        resolve();
+      };
       tx.onerror = (e) => e.preventDefault?.(); // the abort handler reports it
       tx.onabort = () => reject(tx.error ?? new DOMException('write aborted', 'AbortError'));
     });

@@ -331,6 +331,29 @@ describe('OpfsStore under faults', () => {
   });
 });
 
+(fakeIdb ? describe : describe.skip)('IndexedDbStore when its database is deleted under a running engine', () => {
+  it('refuses the next write instead of storing a delta into a new empty database; later calls are durable', async () => {
+    const factory = new fakeIdb.IDBFactory();
+    const open = () => new IndexedDbStore({ name: 't', indexedDB: factory });
+    const engine = await openEngine(open());
+    for (let i = 0; i < 3; i++) await engine.enqueue(post(`before${i}`));
+    await new Promise((resolve, reject) => {
+      const req = factory.deleteDatabase('bgsync:t'); // site data cleared, another tab's cleanup
+      req.onsuccess = resolve;
+      req.onerror = () => reject(req.error);
+      req.onblocked = () => reject(new Error('blocked: the store did not let go'));
+    });
+    await expect(engine.enqueue(post('first-after'))).rejects.toMatchObject({ code: 'storage-failed' });
+    await engine.configureQueue({ name: 'outbox', backoff: { jitter: 'none' } });
+    const after = [];
+    for (let i = 0; i < 2; i++) after.push((await engine.enqueue(post(`after${i}`))).key);
+    await engine.close();
+    const reopened = await openEngine(open());
+    expect(reopened.items().map((i) => i.key)).toEqual(after);
+    await reopened.close();
+  });
+});
+
 describe('Engine when the store cannot even reload', () => {
   it('rejects calls until the store answers again, then works from the durable state', async () => {
     const store = new MemoryStore();
