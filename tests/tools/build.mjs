@@ -3,17 +3,34 @@
  * what changed). `--native` also builds the native library and tests into build/native.
  * Used by `npm run build`, `npm start` and `npm test`.
  */
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, emscriptenEnv, mustRun } from './system.mjs';
 
+/**
+ * The module is linked into build/wasm/out and copied into sw/wasm/ only when the link
+ * produced both files: a failed or half-finished build must never leave a .wasm from one
+ * build next to a loader from another (their imports would not match).
+ */
 export function buildWasm() {
   const dir = join(ROOT, 'build/wasm');
+  const out = join(dir, 'out');
   const env = emscriptenEnv();
   if (!existsSync(join(dir, 'CMakeCache.txt'))) {
-    mustRun('emcmake', ['cmake', '-S', ROOT, '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_TESTING=OFF'], { env });
+    mustRun('emcmake', ['cmake', '-S', ROOT, '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_TESTING=OFF', `-DBGS_WASM_OUT=${out}`], { env });
   }
   mustRun('cmake', ['--build', dir, '-j2'], { env });
+  const files = ['bgsync-engine.wasm', 'bgsync-engine.mjs'];
+  const target = join(ROOT, 'sw/wasm');
+  mkdirSync(target, { recursive: true });
+  for (const f of files) {
+    if (!existsSync(join(out, f))) throw new Error(`wasm build produced no ${f}`);
+  }
+  for (const f of files) {
+    // Write beside, then rename: a reader never sees a partly written file.
+    copyFileSync(join(out, f), join(target, `.${f}.tmp`));
+    renameSync(join(target, `.${f}.tmp`), join(target, f));
+  }
 }
 
 export function buildNative(dir = 'build/native', flags = []) {
