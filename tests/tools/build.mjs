@@ -16,9 +16,8 @@ export function buildWasm() {
   const dir = join(ROOT, 'build/wasm');
   const out = join(dir, 'out');
   const env = emscriptenEnv();
-  if (!existsSync(join(dir, 'CMakeCache.txt'))) {
-    mustRun('emcmake', ['cmake', '-S', ROOT, '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_TESTING=OFF', `-DBGS_WASM_OUT=${out}`], { env });
-  }
+  // Configured every time (a second or two): an older build dir may point its output elsewhere.
+  mustRun('emcmake', ['cmake', '-S', ROOT, '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_TESTING=OFF', `-DBGS_WASM_OUT=${out}`], { env, stdio: 'ignore' });
   mustRun('cmake', ['--build', dir, '-j2'], { env });
   const files = ['bgsync-engine.wasm', 'bgsync-engine.mjs'];
   const target = join(ROOT, 'sw/wasm');
