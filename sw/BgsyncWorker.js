@@ -32,7 +32,7 @@ import {
 import { Engine } from './Engine.js';
 import { Replayer } from './Replayer.js';
 import { openBlobStore } from './BlobStore.js';
-import { loadEngineModule } from './loadEngineModule.js';
+import { loadEngineModule, precacheEngineModule } from './loadEngineModule.js';
 import { openStore } from './storage/openStore.js';
 
 const DEFAULTS = Object.freeze({
@@ -154,6 +154,10 @@ export class BgsyncWorker {
     scope.addEventListener('periodicsync', (event) => this._onPeriodicSync(event));
     scope.addEventListener('push', (event) => this._onPush(event));
     scope.addEventListener('message', (event) => this._onMessage(event));
+    // Installed means startable offline: the module must be in the Cache API by then.
+    scope.addEventListener('install', (event) => {
+      if (!this.options.wasmModule) event.waitUntil(precacheEngineModule(this.options.wasmUrl));
+    });
     this._watchForSuccessor(scope);
     // Open the engine at start; without Background Sync, start is a replay trigger.
     const start = this.engine().then(() => {

@@ -11,9 +11,49 @@ import createBgsyncEngine from './wasm/bgsync-engine.mjs';
 
 const DEFAULT_WASM_URL = new URL('./wasm/bgsync-engine.wasm', import.meta.url);
 
+/**
+ * The Cache API keeps the last .wasm fetched, because a worker the browser stopped while
+ * the device is offline must still open its engine when it starts again (the queue is
+ * most needed exactly then). Network first, so a deployed build is picked up as soon as
+ * it can be fetched; the cache only when the network fails.
+ */
+export const WASM_CACHE_NAME = 'bgsync-engine-wasm';
+
+async function fetchWasm(url) {
+  const key = String(url);
+  let failure;
+  try {
+    const response = await fetch(url);
+    if (response.ok) {
+      remember(key, response.clone());
+      return response;
+    }
+    failure = new Error(`bgsync: cannot fetch ${url} (${response.status})`);
+  } catch (err) {
+    failure = err;
+  }
+  const cache = await globalThis.caches?.open(WASM_CACHE_NAME);
+  const cached = await cache?.match(key);
+  if (cached) return cached;
+  throw failure;
+}
+
+function remember(key, response) {
+  globalThis.caches
+    ?.open(WASM_CACHE_NAME)
+    .then((cache) => cache.put(key, response))
+    .catch(() => {}); // a full cache must not stop the engine from loading
+}
+
+/** Stores the module in the Cache API (a worker's install step; see BgsyncWorker). */
+export async function precacheEngineModule(wasmUrl = DEFAULT_WASM_URL) {
+  if (!globalThis.caches) return;
+  const cache = await caches.open(WASM_CACHE_NAME);
+  await cache.add(String(wasmUrl));
+}
+
 async function compileFrom(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`bgsync: cannot fetch ${url} (${response.status})`);
+  const response = await fetchWasm(url);
   // Streaming compilation needs the application/wasm type; fall back when a server omits it.
   if (typeof WebAssembly.compileStreaming === 'function' &&
       (response.headers.get('content-type') || '').startsWith('application/wasm')) {

@@ -29,6 +29,9 @@ const TYPES = {
  */
 export async function createServer({ host = '127.0.0.1', port = 0, mounts, api = new ReferenceApi() }) {
   const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
+  // Path prefixes whose requests get their connection reset, as if the network were gone
+  // for them (tests: a worker that must start from what it cached).
+  const unreachable = new Set();
   const server = http.createServer((req, res) => {
     route(req, res).catch((err) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -38,6 +41,12 @@ export async function createServer({ host = '127.0.0.1', port = 0, mounts, api =
 
   async function route(req, res) {
     const url = new URL(req.url, `http://${req.headers.host ?? host}`);
+    for (const prefix of unreachable) {
+      if (url.pathname.startsWith(prefix)) {
+        req.socket.destroy();
+        return;
+      }
+    }
     if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       await api.handle(req, res, url);
       return;
@@ -142,6 +151,7 @@ export async function createServer({ host = '127.0.0.1', port = 0, mounts, api =
     url: `http://${host}:${actual}`,
     api,
     server,
+    unreachable,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();
