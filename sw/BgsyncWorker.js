@@ -160,8 +160,16 @@ export class BgsyncWorker {
     });
     this._watchForSuccessor(scope);
     // Open the engine at start; without Background Sync, start is a replay trigger.
-    const start = this.engine().then(() => {
+    const start = this.engine().then((engine) => {
       if (!this.hasBackgroundSync()) return this.syncAll('start');
+      // A tag registered before a browser restart may be gone while its items are not:
+      // ask again for every queue with work ready now (due retries and expired leases
+      // count as pending). Items still backing off wait for the browser's own retry of
+      // the sync that left them, so a start never schedules a wake-up loop.
+      const queues = engine.status().queues ?? {};
+      for (const [queue, counts] of Object.entries(queues)) {
+        if (counts.pending > 0) this.requestSync(queue);
+      }
       return undefined;
     });
     start.catch((err) => this.log.warn(`bgsync: start failed: ${err?.message ?? err}`));
