@@ -9,7 +9,8 @@
  *  - no new claim once the run's deadline passed: unfinished items stay queued (a claimed
  *    item whose worker dies comes back when its lease expires, with the same key);
  *  - every attempt carries the item's `Idempotency-Key`, the same on every retry;
- *  - a network error, a timeout or a refused fetch is reported as status 0.
+ *  - a network error, a timeout or a refused fetch is reported as status 0;
+ *  - redirects are not followed (see _exchange): a 3xx is a dead letter.
  */
 
 /** How often one item may be claimed in one run before the run stops claiming. */
@@ -111,10 +112,10 @@ export class Replayer {
       let resBody;
       try {
         const extra = this.credentials ? await this.credentials({ item: request, refresh: false }) : null;
-        const res = await this._fetch(request, { ...request.headers, ...(extra ?? {}) }, body);
+        const { res, bytes } = await this._exchange(request, { ...request.headers, ...(extra ?? {}) }, body, true);
         status = res.status;
         headers = pickHeaders(res.headers);
-        resBody = new Uint8Array(await res.arrayBuffer());
+        resBody = bytes;
       } catch {
         status = 0;
       }
@@ -161,21 +162,16 @@ export class Replayer {
     // The version the change was made from (reference conflict protocol: If-Match).
     if (item.baseVersion) base['if-match'] = item.baseVersion;
     let extra = this.credentials ? await this.credentials({ item, refresh: false }) : null;
-    let res = await this._fetch(item, { ...base, ...(extra ?? {}) }, payload);
+    const keep = (status) => status === 409 || status === 412;
+    let { res, bytes } = await this._exchange(item, { ...base, ...(extra ?? {}) }, payload, keep);
     if (res.status === 401 && this.credentials) {
       // One refresh per attempt; a second 401 goes to the engine, which parks the item as `auth`.
       extra = await this.credentials({ item, refresh: true });
-      if (extra) res = await this._fetch(item, { ...base, ...extra }, payload);
+      if (extra) ({ res, bytes } = await this._exchange(item, { ...base, ...extra }, payload, keep));
     }
     const headers = pickHeaders(res.headers);
-    let body;
-    if (res.status === 409 || res.status === 412) {
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      if (bytes.length <= MAX_REPORTED_BODY_BYTES) body = bytes;
-    } else {
-      // Drain so the connection can be reused; the body itself is not needed.
-      await res.arrayBuffer().catch(() => undefined);
-    }
+    // Conflict documents go to the engine (up to a size); other bodies are not needed.
+    const body = bytes && bytes.length <= MAX_REPORTED_BODY_BYTES ? bytes : undefined;
     return { status: res.status, headers, body };
   }
 
@@ -183,10 +179,10 @@ export class Replayer {
   async _fetchRemote(item, decision) {
     try {
       const extra = this.credentials ? await this.credentials({ item, refresh: false }) : null;
-      const res = await this._fetch({ url: item.url, method: 'GET' }, { accept: 'application/json', ...(extra ?? {}) });
+      const { res, bytes } = await this._exchange({ url: item.url, method: 'GET' }, { accept: 'application/json', ...(extra ?? {}) }, undefined, () => true);
       const gone = res.status === 404 || res.status === 410;
       if (!res.ok && !gone) return decision;
-      const doc = gone ? null : await res.text();
+      const doc = gone ? null : new TextDecoder().decode(bytes);
       const conflict = await this.engine.conflictRemote(decision.conflict.id, doc, gone ? null : res.headers.get('etag'));
       return { ...decision, state: conflict.itemState ?? decision.state, conflict };
     } catch {
@@ -194,19 +190,35 @@ export class Replayer {
     }
   }
 
-  async _fetch(item, headers, payload) {
+  /**
+   * One request and its whole response within requestTimeoutMs: the timer runs until the
+   * body has been read, because a server that sends headers and then stalls would
+   * otherwise hold the run (and the event) forever. `keepBody(status)` says whether the
+   * caller needs the bytes; other bodies are read to the end and dropped (connection reuse).
+   * @returns {Promise<{res: Response, bytes: Uint8Array|undefined}>}
+   */
+  async _exchange(item, headers, payload, keepBody) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
     try {
-      return await this.fetch(item.url, {
+      const res = await this.fetch(item.url, {
         method: item.method,
         headers,
         body: hasPayload(payload) ? payload : undefined,
         credentials: 'same-origin',
         cache: 'no-store',
-        redirect: 'follow',
+        // Never follow: a browser's opaque redirect hides where it leads, so following could
+        // carry the body, the Idempotency-Key and fresh credentials to an origin that is not
+        // allowed. A redirect is reported as its 3xx (302 when opaque): a dead letter.
+        redirect: 'manual',
         signal: controller.signal,
       });
+      if (res.type === 'opaqueredirect') {
+        return { res: { status: 302, ok: false, headers: new Headers() }, bytes: undefined };
+      }
+      const wanted = keepBody === true || (typeof keepBody === 'function' && keepBody(res.status));
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      return { res, bytes: wanted ? bytes : undefined };
     } finally {
       clearTimeout(timer);
     }
