@@ -74,6 +74,9 @@ function pick(obj, keys) {
   return out;
 }
 
+/** Status messages to pages are coalesced over this window (see broadcastStatus). */
+const STATUS_COALESCE_MS = 50;
+
 export class BgsyncWorker {
   /**
    * @param {{queues?: object[], storage?: 'indexeddb'|object, storeName?: string,
@@ -471,10 +474,25 @@ export class BgsyncWorker {
     };
   }
 
+  /**
+   * Tells every page the status of `queue`. Calls within STATUS_COALESCE_MS share one
+   * message per queue: a status scans the queue, and a burst of 1000 enqueues needs one
+   * update for the pages, not 1000.
+   */
   broadcastStatus(queue) {
-    this.status(queue)
-      .then((s) => this.broadcast('status', s))
-      .catch(() => undefined);
+    this._statusQueues ??= new Set();
+    this._statusQueues.add(queue ?? null);
+    if (this._statusTimer) return;
+    this._statusTimer = setTimeout(() => {
+      const queues = this._statusQueues;
+      this._statusQueues = new Set();
+      this._statusTimer = null;
+      for (const q of queues) {
+        this.status(q ?? undefined)
+          .then((st) => this.broadcast('status', st))
+          .catch(() => undefined);
+      }
+    }, STATUS_COALESCE_MS);
   }
 
   /** Posts an event to every window of this origin, controlled or not (and notifies, see notify). */

@@ -71,6 +71,7 @@ export class Engine {
     this.blobs = options.blobStore ?? null;
     this.largeBodyBytes = options.largeBodyBytes ?? 64 * 1024;
     this._claimedBodies = new Map(); // item id -> external body of an item in flight (for body())
+    this._undurable = new Map(); // item id -> enqueues touching it whose flush is not done (claim early)
   }
 
   async _load() {
@@ -212,7 +213,12 @@ export class Engine {
     // which has no access to the blob store: batched queues keep their bodies inline.
     const batched = this.queueConfigs.get(meta?.queue)?.batch;
     if (this.blobs && !batched && isLarge(body, this.largeBodyBytes)) return this._enqueueExternal(meta, body);
-    return this._mutate((eng) => this.binding.enqueue(eng, meta, toBytes(body), this.now()));
+    let result;
+    const p = this._mutate((eng) => {
+      result = this.binding.enqueue(eng, meta, toBytes(body), this.now());
+      return result;
+    });
+    return this._trackEnqueue(p, result);
   }
 
   /**
@@ -227,18 +233,52 @@ export class Engine {
     const ref = { id: `b-${randomId()}`, size: bodySize(body) };
     await this.blobs.put(ref.id, body);
     try {
-      return await this._mutate((eng) => this.binding.enqueue(eng, { ...meta, bodyRef: ref }, new Uint8Array(0), this.now()));
+      let result;
+      const p = this._mutate((eng) => {
+        result = this.binding.enqueue(eng, { ...meta, bodyRef: ref }, new Uint8Array(0), this.now());
+        return result;
+      });
+      return await this._trackEnqueue(p, result);
     } catch (err) {
       await this.blobs.delete(ref.id).catch(() => {}); // left for collectBlobs if this fails
       throw err;
     }
   }
 
-  /** Leases up to `max` ready items; resolves once the leases are durable. */
-  async claim(queue, max = 1) {
-    const items = await this._mutate((eng) => this.binding.claim(eng, queue, max, this.now()));
+  /**
+   * Leases up to `max` ready items; resolves once the leases are durable.
+   * With {early: true} it resolves as soon as the leases are taken in memory, and their
+   * flush goes on alongside the requests. That is safe for a lease: lost with a failed
+   * flush or a killed worker, it only means the item is claimed again later, under the
+   * same Idempotency-Key. It is not for an item whose enqueue (or a change coalesced into
+   * it) is still being flushed: sending it could deliver a change whose enqueue then
+   * fails, so such a claim waits for durability as usual.
+   */
+  async claim(queue, max = 1, { early = false } = {}) {
+    let items;
+    const durable = this._mutate((eng) => {
+      items = this.binding.claim(eng, queue, max, this.now());
+      return items;
+    });
+    const mustWait = !early || items === undefined || items.some((i) => this._undurable.has(i.id));
+    if (mustWait) items = await durable;
+    else durable.catch(() => {}); // a failed flush rejects the calls that wait on it and reloads
     await this._fetchExternalBodies(items);
     return items;
+  }
+
+  /** Tracks items changed by enqueues whose flush has not finished (see claim's `early`). */
+  _trackEnqueue(promise, result) {
+    const id = result?.id;
+    if (id == null) return promise;
+    this._undurable.set(id, (this._undurable.get(id) ?? 0) + 1);
+    const done = () => {
+      const n = this._undurable.get(id) - 1;
+      if (n > 0) this._undurable.set(id, n);
+      else this._undurable.delete(id);
+    };
+    promise.then(done, done);
+    return promise;
   }
 
   /** Loads the external bodies of claimed items, so body(id) can hand them out at once. */

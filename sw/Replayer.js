@@ -61,7 +61,8 @@ export class Replayer {
   async run(queue, { deadlineMs }) {
     if (this.batch) return this._runBatches(queue, { deadlineMs });
     const summary = { attempted: 0, stoppedByDeadline: false, states: {} };
-    const inflight = new Set();
+    const inflight = new Set(); // requests holding a concurrency slot
+    const tails = new Set(); // attempts whose outcome is still being made durable
     const sends = new Map(); // item id -> claims in this run
     let drained = false; // the last claim found nothing ready
     let looping = false; // an item came back too often (a zero backoff): stop claiming
@@ -72,7 +73,7 @@ export class Replayer {
           summary.stoppedByDeadline = true;
           drained = true;
         } else {
-          const items = await this.engine.claim(queue, free);
+          const items = await this.engine.claim(queue, free, { early: true });
           if (items.length < free) drained = true;
           for (const item of items) {
             summary.attempted++;
@@ -80,15 +81,24 @@ export class Replayer {
             // a queue without backoff answering failures: leave the rest to the next run.
             sends.set(item.id, (sends.get(item.id) ?? 0) + 1);
             if (sends.get(item.id) > MAX_CLAIMS_PER_ITEM_PER_RUN) looping = true;
-            const p = this._attempt(item, summary).finally(() => inflight.delete(p));
+            // The slot frees as soon as the outcome is applied in memory; writing it down
+            // (the flush) goes on in `tails` and shares a flush with the next claim.
+            const slot = new Promise((release) => {
+              const tail = this._attempt(item, summary, release).finally(() => {
+                release();
+                tails.delete(tail);
+              });
+              tails.add(tail);
+            });
+            const p = slot.then(() => inflight.delete(p));
             inflight.add(p);
           }
           if (looping) drained = true;
           if (items.length > 0) continue;
         }
       }
-      if (inflight.size === 0) break;
-      await Promise.race(inflight);
+      if (inflight.size === 0 && tails.size === 0) break;
+      await Promise.race([...inflight, ...tails]);
       // A finished head may have released the next item of its entity.
       if (!summary.stoppedByDeadline && !looping) drained = false;
     }
@@ -131,7 +141,8 @@ export class Replayer {
     return summary;
   }
 
-  async _attempt(item, summary) {
+  /** Sends one item and reports its outcome; calls release() once the slot can be reused. */
+  async _attempt(item, summary, release = () => {}) {
     let status = 0;
     let headers = {};
     let body;
@@ -142,7 +153,11 @@ export class Replayer {
     }
     let decision;
     try {
-      decision = await this.engine.outcome({ id: item.id, attempt: item.attempt, status, headers }, body);
+      // outcome() applies the decision at once (it is in memory when the call returns) and
+      // resolves when it is durable: the next claim can already see a released entity head.
+      const reported = this.engine.outcome({ id: item.id, attempt: item.attempt, status, headers }, body);
+      release();
+      decision = await reported;
       if (decision.conflict?.needsRemote && typeof this.engine.conflictRemote === 'function') {
         decision = await this._fetchRemote(item, decision);
       }

@@ -118,3 +118,34 @@ describe('Engine', () => {
     for (const code of codes.slice(1)) expect(MESSAGES[code]).toEqual(expect.any(String));
   });
 });
+
+describe('Engine claim {early: true}', () => {
+  it('hands out durable items before the lease is flushed, and waits for an item whose enqueue is not durable yet', async () => {
+    const { engine, store } = await openEngine();
+    await engine.enqueue(post('durable'));
+    // A slow store: every write waits until released.
+    const gates = [];
+    const write = store.write.bind(store);
+    store.write = (changes) => new Promise((resolve, reject) => gates.push(() => write(changes).then(resolve, reject)));
+    const early = await engine.claim('outbox', 1, { early: true });
+    expect(early.map((i) => i.url)).toEqual(['https://api.test/durable']);
+    expect(gates.length).toBe(1); // the lease's flush is still in flight
+
+    const pendingEnqueue = engine.enqueue(post('fresh'));
+    let claimed = null;
+    const claim = engine.claim('outbox', 1, { early: true }).then((items) => (claimed = items));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(claimed).toBe(null); // its enqueue is not durable: the claim waits
+    // Release the writes as they come (bounded) until the claim has its item.
+    for (let i = 0; i < 50 && claimed === null; i++) {
+      while (gates.length) gates.shift()();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    await pendingEnqueue;
+    await claim;
+    expect(claimed.map((i) => i.url)).toEqual(['https://api.test/fresh']);
+    store.write = write;
+    await engine.close();
+  });
+});
