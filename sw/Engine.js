@@ -385,8 +385,17 @@ export class Engine {
   }
 
   /** Leases up to the queue's batch.maxItems items into one request {method, url, headers, items, body}. */
-  claimBatch(queue) {
-    return this._mutate((eng) => this.binding.claimBatch(eng, queue, this.now()));
+  claimBatch(queue, { early = false } = {}) {
+    // {early: true}: as claim() (the leases need not be durable before the request goes).
+    let request;
+    const durable = this._mutate((eng) => {
+      request = this.binding.claimBatch(eng, queue, this.now());
+      return request;
+    });
+    const mustWait = !early || request === undefined || (request?.items ?? []).some((i) => this._undurable.has(i.id));
+    if (mustWait) return durable;
+    durable.catch(() => {});
+    return Promise.resolve(request);
   }
 
   /** Applies a batch response: report {items: [{id, attempt}], status, headers?}, body the response bytes. */

@@ -107,38 +107,63 @@ export class Replayer {
 
   /** Batches go one at a time: each already carries up to the queue's batch.maxItems items. */
   async _runBatches(queue, { deadlineMs }) {
+    // Up to `concurrency` batch requests at once: a batch holds only entity heads, so two
+    // batches in flight never carry two changes of one entity.
     const summary = { attempted: 0, stoppedByDeadline: false, states: {} };
+    const inflight = new Set();
+    const sends = new Map(); // item id -> claims in this run (see run())
+    let drained = false;
+    let looping = false;
     for (;;) {
-      if (this.clockMs() >= deadlineMs) {
-        summary.stoppedByDeadline = true;
-        break;
+      if (!drained && inflight.size < this.concurrency) {
+        if (this.clockMs() >= deadlineMs) {
+          summary.stoppedByDeadline = true;
+          drained = true;
+        } else {
+          const request = await this.engine.claimBatch(queue, { early: true }); // {method, url, headers, items, body}
+          if (!request?.items || request.items.length === 0) {
+            drained = true;
+          } else {
+            summary.attempted += request.items.length;
+            for (const i of request.items) {
+              sends.set(i.id, (sends.get(i.id) ?? 0) + 1);
+              if (sends.get(i.id) > MAX_CLAIMS_PER_ITEM_PER_RUN) looping = true;
+            }
+            if (looping) drained = true;
+            const p = this._sendBatch(request, summary).finally(() => inflight.delete(p));
+            inflight.add(p);
+            continue;
+          }
+        }
       }
-      const request = await this.engine.claimBatch(queue); // {method, url, headers, items, body}
-      if (!request?.items || request.items.length === 0) break;
-      const body = request.body;
-      summary.attempted += request.items.length;
-      let status = 0;
-      let headers = {};
-      let resBody;
-      try {
-        const extra = this.credentials ? await this.credentials({ item: request, refresh: false }) : null;
-        const { res, bytes } = await this._exchange(request, { ...request.headers, ...(extra ?? {}) }, body, true);
-        status = res.status;
-        headers = pickHeaders(res.headers);
-        resBody = bytes;
-      } catch {
-        status = 0;
-      }
-      const report = { items: request.items.map((i) => ({ id: i.id, attempt: i.attempt })), status, headers };
-      const out = await this.engine.batchOutcome(report, resBody);
-      const byId = new Map(request.items.map((i) => [i.id, i]));
-      for (const decision of out.results ?? []) {
-        const state = decision.error ? 'unknown' : decision.state;
-        summary.states[state] = (summary.states[state] ?? 0) + 1;
-        this.onOutcome(byId.get(decision.id) ?? { id: decision.id }, { ...decision, state }, status);
-      }
+      if (inflight.size === 0) break;
+      await Promise.race(inflight);
+      if (!summary.stoppedByDeadline && !looping) drained = false;
     }
     return summary;
+  }
+
+  async _sendBatch(request, summary) {
+    let status = 0;
+    let headers = {};
+    let resBody;
+    try {
+      const extra = this.credentials ? await this.credentials({ item: request, refresh: false }) : null;
+      const { res, bytes } = await this._exchange(request, { ...request.headers, ...(extra ?? {}) }, request.body, true);
+      status = res.status;
+      headers = pickHeaders(res.headers);
+      resBody = bytes;
+    } catch {
+      status = 0;
+    }
+    const report = { items: request.items.map((i) => ({ id: i.id, attempt: i.attempt })), status, headers };
+    const out = await this.engine.batchOutcome(report, resBody);
+    const byId = new Map(request.items.map((i) => [i.id, i]));
+    for (const decision of out.results ?? []) {
+      const state = decision.error ? 'unknown' : decision.state;
+      summary.states[state] = (summary.states[state] ?? 0) + 1;
+      this.onOutcome(byId.get(decision.id) ?? { id: decision.id }, { ...decision, state }, status);
+    }
   }
 
   /** Sends one item and reports its outcome; calls release() once the slot can be reused. */
