@@ -134,6 +134,14 @@ static void json_string(sqlite3_str *p, const unsigned char *z, size_t n) {
 
 static sqlite3 *g_db; /* parses the engine's JSON */
 
+static int is_ascii(const unsigned char *z, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (z[i] >= 0x80) return 0;
+  }
+  return 1;
+}
+
 static int64_t json_i64(const char *zJson, const char *zPath, int64_t dflt) {
   sqlite3_stmt *pStmt = NULL;
   int64_t v = dflt;
@@ -257,7 +265,9 @@ static void check_engine(int bEtag, const uint8_t *pParam, const unsigned char *
         int64_t nWant = at > now ? at - now : 0;
         if (nWant > nMax) nWant = nMax;
         /* The delay honours the header (capped) and never goes below it. */
-        if (nDelay < nWant) fail("Retry-After not honoured", zShow);
+        /* Compared only for ASCII values: the engine sees a latin-1 byte as two UTF-8 bytes
+           (JSON.stringify's \u00XX), which changes a 29-character date's length. */
+        if (is_ascii(zVal, nVal) && nDelay < nWant) fail("Retry-After not honoured", zShow);
       }
       bgs_free(zOut);
       snprintf(zReport, sizeof(zReport), "{\"id\":%lld,\"limit\":1}", (long long)id);
