@@ -67,13 +67,20 @@ export class IndexedDbStore {
       tx.objectStore('meta').get('size').onsuccess = (e) => {
         out.size = e.target.result;
       };
-      const cursorReq = tx.objectStore('chunks').openCursor();
-      cursorReq.onsuccess = () => {
-        const cursor = cursorReq.result;
-        if (!cursor) return;
-        const { data, crc } = cursor.value;
-        out.chunks.push({ index: cursor.key, data: new Uint8Array(data), crc });
-        cursor.continue();
+      // Two bulk reads, not a cursor: a cursor costs a round trip per chunk, and reading
+      // the store is most of a cold start (a worker woken by `sync` with work queued).
+      const chunks = tx.objectStore('chunks');
+      let keys;
+      let values;
+      chunks.getAllKeys().onsuccess = (e) => {
+        keys = e.target.result;
+      };
+      chunks.getAll().onsuccess = (e) => {
+        values = e.target.result;
+        for (let i = 0; i < values.length; i++) {
+          const { data, crc } = values[i];
+          out.chunks.push({ index: keys[i], data: new Uint8Array(data), crc });
+        }
       };
       tx.oncomplete = () => {
         if (out.size !== undefined) resolve(out);
