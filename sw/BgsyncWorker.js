@@ -259,6 +259,9 @@ export class BgsyncWorker {
       throw new BgsyncError('invalid-url', String(raw).slice(0, 200));
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BgsyncError('invalid-url', url.protocol);
+    // user:password@ would be stored at rest with the URL, and fetch() refuses such URLs
+    // anyway; credentials belong in the credentials hook. The message does not echo them.
+    if (url.username || url.password) throw new BgsyncError('invalid-url', 'a URL with user:password@ credentials');
     const own = this.scope?.location?.origin;
     const allowed = this.options.allowedOrigins.map((o) => new URL(o).origin);
     if (url.origin !== own && !allowed.includes(url.origin)) {

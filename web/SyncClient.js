@@ -241,7 +241,13 @@ function normalizeHeaders(headers) {
   return out;
 }
 
-/** Body to a clonable string or ArrayBuffer; objects become JSON (and set content-type). */
+/**
+ * Body to a clonable string or ArrayBuffer. Plain objects and arrays become JSON (and set
+ * content-type); the bodies fetch() knows (FormData, URLSearchParams, ReadableStream) are
+ * encoded as fetch would encode them, content type (with multipart boundary) included.
+ * Anything else is refused: JSON.stringify would quietly turn a Map or a class instance
+ * into "{}", and the server would receive an empty object.
+ */
 async function encodeBody(body, headers) {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string') return body;
@@ -251,9 +257,38 @@ async function encodeBody(body, headers) {
     if (!headers['content-type'] && body.type) headers['content-type'] = body.type;
     return body.arrayBuffer();
   }
-  if (typeof body === 'object') {
-    if (!headers['content-type']) headers['content-type'] = 'application/json';
-    return JSON.stringify(body);
+  if (isFetchBody(body)) {
+    const encoded = new Response(body);
+    if (!headers['content-type']) {
+      const type = encoded.headers.get('content-type');
+      if (type) headers['content-type'] = type;
+    }
+    return encoded.arrayBuffer();
   }
-  throw new BgsyncError('unclonable-body', `a body of type ${typeof body}`);
+  if (typeof body === 'object' && isPlainData(body)) {
+    let text;
+    try {
+      text = JSON.stringify(body);
+    } catch (err) {
+      // A BigInt or a cycle: typed, so the page can tell it from a bug of ours.
+      throw new BgsyncError('unclonable-body', `the body cannot be encoded as JSON (${err.message})`, { cause: err });
+    }
+    if (!headers['content-type']) headers['content-type'] = 'application/json';
+    return text;
+  }
+  const kind = typeof body === 'object' ? body.constructor?.name ?? 'object' : typeof body;
+  throw new BgsyncError('unclonable-body', `a body of type ${kind}`);
+}
+
+function isFetchBody(body) {
+  return (typeof FormData !== 'undefined' && body instanceof FormData)
+    || (typeof URLSearchParams !== 'undefined' && body instanceof URLSearchParams)
+    || (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream);
+}
+
+/** A JSON-shaped value: an array or an object whose prototype is Object's or null. */
+function isPlainData(value) {
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }

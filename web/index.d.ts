@@ -25,8 +25,13 @@ export interface EnqueueRequest {
   url: string | URL;
   method?: string;
   headers?: Record<string, string> | Headers | [string, string][];
-  /** Objects are sent as JSON (content-type application/json unless set). */
-  body?: string | ArrayBuffer | ArrayBufferView | Blob | object | null;
+  /**
+   * Plain objects and arrays are sent as JSON (content-type application/json unless set);
+   * FormData, URLSearchParams and ReadableStream are encoded as fetch() would. Other objects
+   * (Map, class instances) and values JSON cannot encode (BigInt, cycles) reject with
+   * `unclonable-body`.
+   */
+  body?: string | ArrayBuffer | ArrayBufferView | Blob | FormData | URLSearchParams | ReadableStream | Record<string, unknown> | unknown[] | null;
   queue?: string;
   priority?: Priority;
   /** Items of one entity are delivered strictly in order. */

@@ -70,7 +70,10 @@ export class ReferenceApi {
     let doc;
     if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
       try {
-        doc = raw.length ? JSON.parse(raw.toString('utf8')) : {};
+        // HTML forms post urlencoded fields; they are stored as a flat object of strings.
+        const form = /^application\/x-www-form-urlencoded\b/i.test(headers['content-type'] ?? '');
+        doc = form ? Object.fromEntries(new URLSearchParams(raw.toString('utf8')))
+          : raw.length ? JSON.parse(raw.toString('utf8')) : {};
       } catch {
         return { status: 400, body: { error: 'body is not JSON' } };
       }

@@ -76,10 +76,17 @@ describe('Bad input from pages (Chromium)', () => {
   });
 
   // Found here: bodies that are objects but not plain data (FormData, URLSearchParams,
-  // ReadableStream, Map) are JSON-stringified by web/SyncClient.js encodeBody to "{}":
-  // the enqueue resolves and the server receives an empty object. Marked failing until
-  // such bodies are sent as the browser would (or refused with unclonable-body).
-  it.failing('a URLSearchParams body is sent as form data or refused, never as "{}"', async () => {
+  // ReadableStream, Map) were JSON-stringified by web/SyncClient.js encodeBody to "{}": the
+  // enqueue resolved and the server received an empty object. Now fetch's own bodies are
+  // encoded as fetch encodes them, and other non-plain objects are refused.
+  it('a Map body is refused (unclonable-body), never sent as "{}"', async () => {
+    const before = await s.call((c) => c.items());
+    const r = await s.attempt((c) => c.enqueue({ url: '/api/forms', body: new Map([['a', 1]]) }));
+    expect(r.error).toMatchObject({ name: 'BgsyncError', code: 'unclonable-body' });
+    expect((await s.call((c) => c.items())).length).toBe(before.length);
+  });
+
+  it('a URLSearchParams body is sent as form data, never as "{}"', async () => {
     const r = await s.attempt((c) => c.enqueue({ url: '/api/forms', body: new URLSearchParams({ a: '1' }) }));
     if (r.error) {
       expect(r.error.code).toBe('unclonable-body');

@@ -143,11 +143,9 @@ describe('Security at rest', () => {
     }, 120_000);
   }
 
-  // Found here: a password in the URL's userinfo passes the origin check (the origin has no
-  // userinfo) and is stored as part of the URL (sw/BgsyncWorker.js _checkUrl keeps url.href);
-  // Chromium's fetch then refuses such a URL, so the item can only fail. Marked failing
-  // until enqueue refuses (invalid-url) or strips userinfo.
-  it.failing('a password in the URL is refused or not stored', async () => {
+  // Found here: a password in the URL's userinfo passed the origin check (the origin has no
+  // userinfo) and was stored as part of the URL. Enqueue now refuses it (invalid-url).
+  it('a password in the URL is refused and not stored', async () => {
     const s = await h.open('/');
     try {
       const u = new URL('/api/notes', h.url);
@@ -156,6 +154,8 @@ describe('Security at rest', () => {
       const url = u.href;
       const r = await s.attempt((c, u) => c.enqueue({ url: u, body: { a: 1 } }), url);
       console.log(`userinfo URL: ${JSON.stringify(r)}; items ${JSON.stringify((await s.call((c) => c.items())).map((i) => i.url))}`);
+      expect(r.error).toMatchObject({ code: 'invalid-url' });
+      expect(JSON.stringify(r.error)).not.toContain('SECRET-URLPASS-42');
       const atRest = await searchAtRest(s, ['SECRET-URLPASS-42']);
       expect(atRest.found['SECRET-URLPASS-42']).toBe(false);
     } finally {

@@ -184,11 +184,10 @@ describe('Bad input from pages (SyncClient → BgsyncWorker in Node)', () => {
     await engine.deadDiscard?.(r.id).catch(() => undefined);
   });
 
-  // Found by this table: page-side bodies that JSON.stringify cannot encode escape as
-  // plain TypeErrors, not BgsyncError('unclonable-body'). Marked failing until fixed
-  // (web/SyncClient.js encodeBody).
-  it.failing('a body JSON cannot encode (BigInt, a cycle) is an unclonable-body error', async () => {
-    for (const body of [{ n: 1n }, circular]) {
+  // Found by this table: page-side bodies that JSON.stringify cannot encode escaped as
+  // plain TypeErrors, not BgsyncError('unclonable-body'); fixed in web/SyncClient.js encodeBody.
+  it('a body JSON cannot encode (BigInt, a cycle, a Map) is an unclonable-body error', async () => {
+    for (const body of [{ n: 1n }, circular, new Map([['a', 1]])]) {
       const err = await t.client.enqueue({ url: '/api/x', body }).catch((e) => e);
       expect(err).toMatchObject({ name: 'BgsyncError', code: 'unclonable-body' });
     }

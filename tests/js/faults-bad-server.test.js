@@ -16,13 +16,12 @@
  *   a redirect to ANOTHER origin               dead letter; nothing reaches the other origin
  *   headers, then a body that never ends       cut by the request timeout (status 0, waits)
  *
- * Gaps found (reported in the issue; the tests are `it.failing` so that they turn red
- * the day the behaviour is fixed and the mark can go):
- *  - sw/Replayer.js fetches with redirect: 'follow', so a 307 from the app's origin sends
- *    the item -- body, Idempotency-Key, headers from the credentials hook -- to an origin
- *    that is not allow-listed (enqueue checks the origin, replay does not);
- *  - the Replayer's request timeout covers only the wait for headers (_fetch clears its
- *    timer when fetch resolves): a response whose body stalls holds the run forever.
+ * Two gaps this table found, both fixed in sw/Replayer.js:
+ *  - fetch followed redirects, so a 307 from the app's origin sent the item -- body,
+ *    Idempotency-Key, headers from the credentials hook -- to an origin that is not
+ *    allow-listed (enqueue checked the origin, replay did not): now redirect: 'manual';
+ *  - the request timeout covered only the wait for headers: a response whose body stalled
+ *    held the run forever; now it covers the whole exchange.
  */
 import { createServer } from 'node:http';
 import { loadWasm } from './support/loadWasm.js';
