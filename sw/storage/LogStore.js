@@ -274,8 +274,8 @@ export class LogStore {
     if (this.generation === null) {
       // A new store: the manifest exists before the first record it points to.
       const existing = await this._readManifest();
-      this.generation = existing ? existing.generation : 0;
       if (!existing) await this._writeManifest(0);
+      this.generation = existing ? existing.generation : 0;
     }
     const record = encodeRecord(KIND_DELTA, changes);
     await this.backend.appendLog(this.generation, record);
@@ -307,7 +307,16 @@ export class LogStore {
     const chunks = [...state.image.values()].sort((a, b) => a.index - b.index);
     const snap = encodeRecord(KIND_SNAPSHOT, { size: state.size, chunkSize: chunks[0]?.data.length ?? 4096, chunks });
     await this.backend.writeAtomic(`snapshot-${g}`, snap);
-    await this._writeManifest(g); // the switch
+    try {
+      await this._writeManifest(g); // the switch
+    } catch (err) {
+      // Whether the switch happened is unknown (the rename may be done and only the fsync
+      // of the directory have failed). Appending to the old generation's log after a switch
+      // would write records that the next open ignores and removes, so the next write
+      // reads the manifest again before it appends.
+      this.generation = null;
+      throw err;
+    }
     this.generation = g;
     this.snapshotBytes = snap.length;
     this.logBytes = 0;

@@ -192,7 +192,9 @@ describe('FileStore under file-system faults', () => {
       if (results.some((r) => !r.ok)) rejectedRuns++;
     }
     expect(fired).toBe(total);
-    expect(rejectedRuns).toBeGreaterThan(total / 4);
+    // Not vacuous: most operations belong to compactions (whose failures only delay the
+    // next one), but the appends of the burst (three flushes or more) were hit too.
+    expect(rejectedRuns).toBeGreaterThanOrEqual(3);
   }, 120000);
 
   it('ignores a torn tail at open and appends after the last good record', async () => {
@@ -259,6 +261,29 @@ describe('FileStore under file-system faults', () => {
     const again = await openEngine(new FileStore({ dir }));
     expect(listOf(again)).toEqual(before);
     expect(readdirSync(dir)).not.toContain('snapshot-1'); // the leftover is gone
+    await again.close();
+  });
+  // Found by the k-th-operation test above: the rename of the manifest succeeded, the
+  // fsync after it failed, and the store went on appending to the OLD generation's log,
+  // which the next open ignores (and removes): acknowledged writes were lost.
+  it('appends to the new generation when the manifest switched but its write reported a failure', async () => {
+    const dir = tempDir();
+    const store = new FileStore({ dir });
+    const engine = await openEngine(store);
+    for (let i = 0; i < 3; i++) await engine.enqueue(post(`m${i}`));
+    const writeManifest = store._writeManifest.bind(store);
+    store._writeManifest = async (g) => {
+      await writeManifest(g); // the switch is on disk...
+      throw Object.assign(new Error('injected fsync failure'), { code: 'EIO' }); // ...but reported failed
+    };
+    await expect(store.compact()).rejects.toThrow('injected');
+    store._writeManifest = writeManifest;
+    const after = await engine.enqueue(post('after'));
+    const expected = listOf(engine);
+    expect(expected).toContain(`${after.id} https://api.test/after pending`);
+    await engine.close();
+    const again = await openEngine(new FileStore({ dir }));
+    expect(listOf(again)).toEqual(expected);
     await again.close();
   });
 });
