@@ -22,6 +22,8 @@
  * get() returns what fetch() can send: a Blob (IndexedDB, OPFS: backed by the disk, not
  * copied into memory) or a Uint8Array (Node, memory).
  */
+import { importNodeOnly } from './importNodeOnly.js';
+
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
 function checkId(id) {
@@ -203,8 +205,8 @@ class FileBlobs {
   }
   async _fs() {
     if (!this.fs) {
-      this.fs = await import('node:fs/promises');
-      this.path = await import('node:path');
+      this.fs = await importNodeOnly('node:fs/promises');
+      this.path = await importNodeOnly('node:path');
     }
     return this.fs;
   }

@@ -3,7 +3,8 @@
  *  - 'indexeddb' (the default): IndexedDbStore, database `bgsync:<name>`;
  *  - 'opfs': OpfsStore, directory `bgsync-<name>` in the Origin Private File System;
  *  - 'memory': MemoryStore (nothing survives the worker; tests, demos);
- *  - 'file': FileStore in `dir` (Node only; imported on demand so browsers never load node:fs);
+ *  - 'file': FileStore in `dir` (Node only; imported at run time, hidden from bundlers, so a
+ *    service-worker bundle never contains node:fs);
  *  - a store object passed in (tests, custom backends) is returned as is.
  * IndexedDB and OPFS stores are wrapped by lockedStore (StoreLock.js) where Web Locks
  * exist: opening waits for the previous owner (e.g. the old worker during an update).
@@ -14,6 +15,9 @@ import { IndexedDbStore } from './IndexedDbStore.js';
 import { OpfsStore } from './OpfsStore.js';
 import { MemoryStore } from './MemoryStore.js';
 import { lockedStore } from '../StoreLock.js';
+import { importNodeOnlyBeside } from '../importNodeOnly.js';
+
+const FILE_STORE = './FileStore.js'; // a variable: see importNodeOnly.js
 
 export async function openStore({ storage = 'indexeddb', name = 'default', dir, lock = {}, ...options } = {}) {
   if (storage && typeof storage === 'object') return storage;
@@ -24,7 +28,7 @@ export async function openStore({ storage = 'indexeddb', name = 'default', dir, 
   if (storage === 'opfs') return owned(new OpfsStore({ name, ...options }));
   if (storage === 'memory') return new MemoryStore();
   if (storage === 'file') {
-    const { FileStore } = await import('./FileStore.js');
+    const { FileStore } = await importNodeOnlyBeside(FILE_STORE, import.meta.url);
     return new FileStore({ dir: dir ?? `bgsync-${name}`, ...options });
   }
   throw new TypeError(`bgsync: unknown storage backend '${storage}'`);

@@ -94,16 +94,6 @@ function shortOfTime(what, needS) {
 
 const BATCH_SIZE = 50;
 
-// The glue imports Node-only code on demand (openStore's FileStore for storage 'file',
-// BlobStore's node:fs for file blobs); a browser bundle cannot resolve node:*, so those
-// stay never-taken import()s. (An app bundling bgsync/sw meets the same: see the report.)
-const nodeOnlyStores = {
-  name: 'node-only-stores',
-  setup(b) {
-    b.onResolve({ filter: /\/FileStore\.js$/ }, (a) => ({ path: a.path, external: true }));
-    b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, external: true }));
-  },
-};
 // The engine's factory comes from the build under test (--wasm-dir), so the bundled
 // .mjs and the served .wasm always belong together.
 const engineFactory = {
@@ -119,7 +109,7 @@ const ESBUILD = {
   target: 'chrome110',
   define: { 'process.env.NODE_ENV': '"production"' },
   logLevel: 'silent',
-  plugins: [nodeOnlyStores, engineFactory],
+  plugins: [engineFactory],
 };
 
 async function buildSite() {

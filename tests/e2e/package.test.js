@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { E2eHarness, ROOT } from './support/E2eHarness.js';
-import { nodeOnlyStub } from './support/nodeOnlyStub.js';
 
 const FIXTURE = join(ROOT, 'tests/e2e/fixtures-package');
 let h;
@@ -20,8 +19,9 @@ beforeAll(async () => {
   execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(app, packed)], { cwd: app, stdio: 'pipe' });
   const pub = join(app, 'public');
   mkdirSync(pub);
-  // external + nodeOnlyStub: see tests/e2e/support/nodeOnlyStub.js (what an esbuild user needs today).
-  const common = { bundle: true, format: 'esm', absWorkingDir: app, nodePaths: [], logLevel: 'silent', external: ['node:*'], plugins: [nodeOnlyStub] };
+  // Plain esbuild, as an adopter runs it: no plugin, no externals (the Node-only stores are
+  // imported at run time, hidden from bundlers: sw/importNodeOnly.js).
+  const common = { bundle: true, format: 'esm', platform: 'browser', absWorkingDir: app, nodePaths: [], logLevel: 'silent' };
   await build({ ...common, entryPoints: [join(FIXTURE, 'sw.src.js')], outfile: join(pub, 'sw.js') });
   await build({ ...common, entryPoints: [join(FIXTURE, 'app.src.js')], outfile: join(pub, 'app.js') });
   copyFileSync(join(app, 'node_modules/bgsync/sw/wasm/bgsync-engine.wasm'), join(pub, 'bgsync-engine.wasm'));

@@ -4,7 +4,6 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { E2eHarness, ROOT } from './support/E2eHarness.js';
-import { nodeOnlyStub } from './support/nodeOnlyStub.js';
 
 const OUT = join(ROOT, 'tests/artifacts/e2e-workbox');
 
@@ -18,8 +17,6 @@ beforeAll(async () => {
     format: 'esm',
     outfile: join(OUT, 'sw.js'),
     define: { 'process.env.NODE_ENV': '"production"' },
-    external: ['node:*'], // BlobStore's Node-only branch: dynamic imports, never run in a worker
-    plugins: [nodeOnlyStub],
     logLevel: 'silent',
   });
   copyFileSync(join(ROOT, 'sw/wasm/bgsync-engine.wasm'), join(OUT, 'bgsync-engine.wasm'));
