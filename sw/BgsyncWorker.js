@@ -162,7 +162,28 @@ export class BgsyncWorker {
       if (!this.options.wasmModule) event.waitUntil(precacheEngineModule(this.options.wasmUrl));
     });
     this._watchForSuccessor(scope);
-    // Open the engine at start; without Background Sync, start is a replay trigger.
+    // A version being installed waits for its activation before it opens the engine: the
+    // store's lock is the active version's while that one still serves its pages, and an
+    // old version woken for a page's request during the update would otherwise wait for a
+    // lock that the new version holds, while the new version's activation waits for the
+    // old one's events to finish: neither would move until the browser gave up.
+    if (this._isSuccessor(scope)) {
+      scope.addEventListener('activate', () => this._start(), { once: true });
+    } else {
+      this._start();
+    }
+    return this;
+  }
+
+  /** True when this worker is a new version, not yet active (needs self.serviceWorker). */
+  _isSuccessor(scope) {
+    const me = scope.serviceWorker;
+    if (!me || !scope.registration) return false;
+    return me.state === 'parsed' || me.state === 'installing' || me.state === 'installed';
+  }
+
+  /** Opens the engine; without Background Sync, start is a replay trigger. */
+  _start() {
     const start = this.engine().then((engine) => {
       if (!this.hasBackgroundSync()) return this.syncAll('start');
       // A tag registered before a browser restart may be gone while its items are not:
@@ -176,25 +197,37 @@ export class BgsyncWorker {
       return undefined;
     });
     start.catch((err) => this.log.warn(`bgsync: start failed: ${err?.message ?? err}`));
-    return this;
   }
 
   /**
    * One owner per store (StoreLock): the store stays locked for as long as this worker
    * holds the engine, so a new version would wait for this one to be terminated. As soon
    * as a successor activates, this worker closes its engine and gives the lock up.
+   * A successor may already exist when this worker starts (the browser stopped the old
+   * version and woke it again while the new one was installed): it is watched too, and
+   * this worker also retires when it becomes redundant itself.
    */
   _watchForSuccessor(scope) {
     const registration = scope.registration;
     if (!registration?.addEventListener) return;
-    registration.addEventListener('updatefound', () => {
-      const next = registration.installing;
-      if (!next || next === scope.serviceWorker) return; // that is this worker itself
+    const self = scope.serviceWorker;
+    const retire = () => this.retire().catch((err) => this.log.warn(`bgsync: retire failed: ${err?.message ?? err}`));
+    const watch = (next) => {
+      if (!next || next === self) return; // that is this worker itself
+      if (next.state === 'activating' || next.state === 'activated') return retire();
       next.addEventListener('statechange', () => {
-        if (next.state === 'activating' || next.state === 'activated') {
-          this.retire().catch((err) => this.log.warn(`bgsync: retire failed: ${err?.message ?? err}`));
-        }
+        if (next.state === 'activating' || next.state === 'activated') retire();
       });
+      return undefined;
+    };
+    registration.addEventListener('updatefound', () => watch(registration.installing));
+    if (self && registration.active === self) {
+      // Only the active version has successors; an installing one is the successor.
+      watch(registration.waiting);
+      watch(registration.installing);
+    }
+    self?.addEventListener?.('statechange', () => {
+      if (self.state === 'redundant') retire();
     });
   }
 

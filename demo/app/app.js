@@ -125,8 +125,13 @@ function onEvent(type, detail) {
 let refreshTimer = null;
 let refreshing = null;
 
+// Set while a new worker version (new settings) takes over. The page stays quiet then: every
+// request it makes (a status read, a poll of the server log) is an event for the OLD worker,
+// and the browser activates the new version only once the old one has no events in flight.
+let switchingWorker = false;
+
 function scheduleRefresh(delayMs = 80) {
-  if (refreshTimer) return;
+  if (refreshTimer || switchingWorker) return;
   refreshTimer = setTimeout(() => {
     refreshTimer = null;
     refresh().catch((err) => console.warn('refresh failed', err));
@@ -202,21 +207,23 @@ async function refresh() {
 // At most one wake a second, so a due time that stays in the past cannot spin.
 const MIN_WAKE_GAP_MS = 1_000;
 let wakeTimer = null;
-let wakeAt = null;
+let wakeFireAt = 0;
 let lastWake = 0;
 function scheduleWake(status) {
   const at = status.nextAttemptAt;
-  if (!at || status.state === 'running') return;
-  if (wakeAt === at && wakeTimer) return;
+  if (!at || status.state === 'running' || switchingWorker) return;
+  const fireAt = Math.max(at, lastWake + MIN_WAKE_GAP_MS, Date.now()) + 150;
+  // Keep a wake that comes as early or earlier. (Replacing it on every status refresh
+  // starved it: while items are due, nextAttemptAt is "now" and moves with each refresh,
+  // so a timer reset each time never fired.)
+  if (wakeTimer && wakeFireAt <= fireAt) return;
   clearTimeout(wakeTimer);
-  wakeAt = at;
-  const delay = Math.max(at - Date.now(), lastWake + MIN_WAKE_GAP_MS - Date.now(), 0) + 150;
+  wakeFireAt = fireAt;
   wakeTimer = setTimeout(() => {
     wakeTimer = null;
-    wakeAt = null;
     lastWake = Date.now();
     if (document.visibilityState !== 'hidden') client.syncNow(QUEUE, { trigger: 'timer' }).catch(() => undefined).finally(() => scheduleRefresh());
-  }, delay);
+  }, fireAt - Date.now());
 }
 
 function renderAll() {
@@ -723,7 +730,7 @@ $('server-reset').addEventListener('click', async () => {
 let polling = false;
 
 async function pollServer() {
-  if (polling) return;
+  if (polling || switchingWorker) return;
   polling = true;
   try {
     const res = await fetch(`/__control/log?since=${state.logSeq}`, { cache: 'no-store' });
@@ -819,8 +826,23 @@ settingsForm.addEventListener('submit', async (e) => {
   $('settings-feedback').textContent = storageChanged
     ? 'Restarting the worker… (another storage backend has its own, separate outbox)'
     : 'Restarting the worker with the new settings…';
+  const url = new URL(swUrl(next), location.href).href;
+  if (navigator.serviceWorker.controller?.scriptURL === url) {
+    $('settings-feedback').textContent = 'Nothing changed.';
+    return; // the same version: no update would come, so no reload either
+  }
   sessionStorage.setItem(`${STORE_KEY}.reloading`, '1');
-  await navigator.serviceWorker.register(swUrl(next), { type: 'module', scope: '/' });
+  switchingWorker = true;
+  clearTimeout(wakeTimer);
+  clearTimeout(refreshTimer);
+  refreshTimer = null;
+  try {
+    await navigator.serviceWorker.register(url, { type: 'module', scope: '/' });
+  } catch (err) {
+    switchingWorker = false;
+    sessionStorage.removeItem(`${STORE_KEY}.reloading`);
+    $('settings-feedback').textContent = `The new worker could not be installed: ${err?.message ?? err}`;
+  }
 });
 
 // ---------------------------------------------------------------------------------------

@@ -142,10 +142,15 @@ describe('demo walkthrough', () => {
       // backoff: wait until every request failed at least once and one failed twice, so
       // the backoff is visible on the timeline.
       const keys = new Set(queued.map((i) => i.key));
+      let seen = [];
       await waitFor(async () => {
         const items = await outbox();
+        seen = items.map((i) => `${i.id}:${i.state}/${i.attempts}/next ${i.nextAttemptAt ? i.nextAttemptAt - Date.now() : '-'}`);
         return items.every((i) => i.state === 'waiting' && i.attempts >= 1) && items.some((i) => i.attempts >= 2);
-      }, 'every request to fail once and one to fail again', { timeoutMs: 40_000 });
+      }, 'every request to fail once and one to fail again', { timeoutMs: 40_000 }).catch(async (err) => {
+        const status = await page.evaluate(() => window.fieldLog?.client?.status()).catch((e) => String(e));
+        throw Object.assign(err, { message: `${err.message}; outbox ${seen.join(', ')}; status ${JSON.stringify(status)}` });
+      });
       // What reached the server were those attempts, under the items' keys, none applied.
       const failedKeys = new Set(demo.api.log.filter((e) => e.status === 0 && e.method !== 'GET').map((e) => e.key));
       expect(failedKeys).toEqual(keys);
@@ -194,7 +199,7 @@ describe('demo walkthrough', () => {
       await page.setViewportSize({ width: 1440, height: 1040 });
       await shot('05-overview', { fullPage: false });
     } catch (err) {
-      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      s.annotate(err);
       await shot('failure').catch(() => undefined);
       throw err;
     }
@@ -243,7 +248,7 @@ describe('demo walkthrough', () => {
       await waitFor(async () => (await page.locator(`.note[data-id="${id}"] .note-head`).textContent()).includes(v), `the note at ${v}`);
       await shot('07-conflict-resolved');
     } catch (err) {
-      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      s.annotate(err);
       await shot('failure-conflict').catch(() => undefined);
       throw err;
     }
@@ -285,7 +290,7 @@ describe('demo walkthrough', () => {
       expect(demo.api.log.some((e) => e.path === `/api/notes/${id}` && e.status === 412)).toBe(true);
       expect(await page.locator('#conflicts').textContent()).toContain('None.');
     } catch (err) {
-      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      s.annotate(err);
       await shot('failure-merge').catch(() => undefined);
       throw err;
     }
@@ -320,7 +325,7 @@ describe('demo walkthrough', () => {
       expect(attempts).toEqual([[422, false], [201, true]]);
       expect(await page.locator('#dead').textContent()).toContain('None.');
     } catch (err) {
-      err.message += `\n--- browser ---\n${s.diagnostics()}`;
+      s.annotate(err);
       await shot('failure-dead-letter').catch(() => undefined);
       throw err;
     }

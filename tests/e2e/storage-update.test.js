@@ -46,7 +46,9 @@ for (const storage of ['indexeddb', 'opfs']) {
       // The update: v2 installs, skips waiting and activates; v1 goes away.
       await s.page.evaluate((q) => navigator.serviceWorker.register(`/sw.js?${q}`, { type: 'module', scope: '/' }), query(2));
       await s.waitForVersion((v) => v.status === 'activated' && v.scriptURL.includes('v=2'), 'v2 activated');
-      await s.reload(); // a page of the new version talks to v2
+      // A page of the new version talks to v2. (Not reload(): the fixture registers the
+      // worker named by its own URL, and a reload would register v1 again.)
+      await s.goto(`/?sw=${encodeURIComponent(query(2))}`);
       const after = [];
       for (let i = 0; i < 5; i++) after.push((await s.call((c, n) => c.enqueue({ url: '/api/notes', body: `{"v2":${n}}` }), i)).key);
       const keys = new Set((await s.call((c) => c.items({ limit: 10000 }))).map((i) => i.key));
@@ -54,7 +56,8 @@ for (const storage of ['indexeddb', 'opfs']) {
       await waitFor(async () => (await lockState(s, 'bgsync:upd')).held === 1, 'one holder of the store lock');
       expect(await lockState(s, 'bgsync:upd')).toEqual({ held: 1, pending: 0 });
     } catch (err) {
-      err.message += `\n${s.diagnostics()}`;
+      // The stack Jest prints was taken before this line: put the browser's side in it too.
+      err.stack = `${err.stack}\n--- browser ---\n${s.diagnostics()}`;
       throw err;
     } finally {
       await context.close();

@@ -294,6 +294,20 @@ export class E2eSession {
     return this.consoleLines.join('\n');
   }
 
+  /**
+   * Adds the browser's side (console, worker version changes) to a failure. Into the stack
+   * too: Jest prints the stack, which was taken when the error was made.
+   */
+  annotate(err) {
+    const versions = this.transitions.map((t) => `${t.versionId}:${t.status}/${t.runningStatus}`).join(' ');
+    const extra = `\n--- browser ---\n${this.diagnostics()}\n--- worker versions ---\n${versions}`;
+    if (err && typeof err === 'object') {
+      err.message += extra;
+      if (typeof err.stack === 'string') err.stack += extra;
+    }
+    return err;
+  }
+
   async close() {
     this.harness.sessions.delete(this);
     await this.context.close().catch(() => undefined);
