@@ -121,15 +121,26 @@ export class BgsyncWorker {
     if (this.retired) return Promise.reject(new BgsyncError('engine-closed', 'a newer version of the worker took over'));
     if (!this._engine) {
       this._engine = (async () => {
-        const module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
+        // The store is read while the module compiles: both are most of a cold start.
         const { storage, storeName: name } = this.options;
-        const store = await openStore({ storage, name });
+        const opening = openStore({ storage, name }).then((store) => ({ store, initialLoad: store.load() }));
+        opening.then(({ initialLoad }) => initialLoad.catch(() => {}), () => {}); // judged by Engine.open
+        let module;
+        try {
+          module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
+        } catch (err) {
+          // Give the store (and its lock) back, so that the next event can try again.
+          opening.then(({ store }) => store.close?.()).catch(() => {});
+          throw err;
+        }
+        const { store, initialLoad } = await opening;
         // Large bodies (and Blobs) live beside the database, in the same kind of storage.
         let blobStore = this.options.blobStore;
         if (blobStore === 'auto') blobStore = storage === 'indexeddb' || storage === 'opfs' ? openBlobStore({ storage, name }) : null;
         // engineOptions: the rest of Engine.open's options (onCorrupt, verify, seed, ...).
         return Engine.open(module, store, {
           ...this.options.engineOptions,
+          initialLoad,
           blobStore: blobStore || null,
           largeBodyBytes: this.options.largeBodyBytes,
           now: () => this.now(),

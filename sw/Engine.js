@@ -38,10 +38,21 @@ export class Engine {
    */
   static async open(module, store, options = {}) {
     const engine = new Engine(new EngineBinding(module), store, options);
+    // Listed beside the load (nothing of this engine's can be written before it opens, so
+    // the listing holds only blobs of earlier lives; later ones are not judged).
+    const blobListing = engine.blobs ? engine.blobs.list() : null;
+    blobListing?.catch(() => {});
     try {
       await engine._load();
-      for (const q of options.queues ?? []) await engine.configureQueue(q);
-      if (engine.blobs) await engine.collectBlobs();
+      // In memory, as after a reload: configurations are applied anew at every open, so
+      // they need not be durable before the first claim, and a flush here would put one
+      // more IndexedDB write in front of a cold start's first request. A configuration
+      // change reaches the store with the next flush.
+      for (const q of options.queues ?? []) {
+        engine.binding.configureQueue(engine.eng, q, engine.now());
+        engine.queueConfigs.set(q?.name, q);
+      }
+      if (blobListing) await engine.collectBlobs(await blobListing);
     } catch (err) {
       // Give the store (and its lock, see StoreLock.js) back: a later open may retry.
       if (engine.eng) engine.binding.close(engine.eng);
@@ -92,7 +103,10 @@ export class Engine {
   async _openStored() {
     let stored;
     try {
-      stored = await this.store.load();
+      // The first load may have been started by the caller, beside the module's compile.
+      const early = this.options.initialLoad;
+      this.options.initialLoad = null;
+      stored = await (early ?? this.store.load());
     } catch (err) {
       throw toStorageError(err);
     }
@@ -333,9 +347,9 @@ export class Engine {
    * a blob's write and its item's flush, an item cancelled, discarded or done. Runs at
    * open; returns the ids removed.
    */
-  async collectBlobs() {
+  async collectBlobs(listed) {
     if (!this.blobs) return [];
-    const stored = await this.blobs.list();
+    const stored = listed ?? (await this.blobs.list());
     if (stored.length === 0) return []; // the common case: no listing of every item at open
     const live = new Set();
     for (const item of this.binding.items(this.eng, { limit: 2 ** 31 })) {
