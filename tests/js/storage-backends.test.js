@@ -102,17 +102,29 @@ const BACKENDS = [
       const factory = new fakeIdb.IDBFactory();
       return {
         factory,
-        open: () => new IndexedDbStore({ name: 't', indexedDB: factory }),
+        // A tiny compaction threshold: every behaviour here also runs through compactions
+        // (loose chunks folded into segments) as a long-lived store does.
+        open: () => new IndexedDbStore({ name: 't', indexedDB: factory, looseLimit: 8 }),
         async damage() {
+          // Chunk 1, wherever it lives (loose record or slot 1 of segment 0); its crc is kept.
           const store = new IndexedDbStore({ name: 't', indexedDB: factory });
           const db = await store._open();
           await new Promise((resolve, reject) => {
-            const tx = db.transaction('chunks', 'readwrite');
+            const tx = db.transaction(['chunks', 'segments'], 'readwrite');
             const os = tx.objectStore('chunks');
             os.get(1).onsuccess = (e) => {
               const v = e.target.result;
-              v.data[100] ^= 0x40; // the stored crc no longer matches
-              os.put(v, 1);
+              if (v) {
+                v.data[100] ^= 0x40; // the stored crc no longer matches
+                os.put(v, 1);
+                return;
+              }
+              const segs = tx.objectStore('segments');
+              segs.get(0).onsuccess = (ev) => {
+                const seg = ev.target.result;
+                seg.data[4096 + 100] ^= 0x40;
+                segs.put(seg, 0);
+              };
             };
             tx.oncomplete = resolve;
             tx.onabort = () => reject(tx.error);
