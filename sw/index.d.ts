@@ -12,6 +12,8 @@ export interface QueueConfig {
   maxBytes?: number;
   maxBodyBytes?: number;
   batch?: { url: string; maxItems: number } | null;
+  /** Delivered items kept as history, the newest of the queue (default 100; 0 = none); older ones are deleted. */
+  keepDone?: number;
   [key: string]: unknown;
 }
 

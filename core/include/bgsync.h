@@ -148,9 +148,19 @@ int bgs_changes_take(bgs_engine *pEng, unsigned char **ppBuf /* OUT */, size_t *
  *    "maxAttempts": 0 (unbounded), "maxAgeMs": 0 (unbounded),
  *    "maxItems": 0, "maxBytes": 0 (0 = unbounded), "maxBodyBytes": 16777216,
  *    "coalesce": false,                       (merge changes per entity, see bgs_enqueue)
- *    "batch": {"url": "https://...", "maxItems": 1..1000} | null}  (see bgs_claim_batch)
+ *    "batch": {"url": "https://...", "maxItems": 1..1000} | null,  (see bgs_claim_batch)
+ *    "keepDone": 100}                         (delivered items kept, 0..1000000000)
  * Missing fields keep their defaults (or previous value); "batch": null removes the
  * batch endpoint.
+ * History: delivered ("done") items are kept only as history, the newest keepDone per
+ * queue (0 = none). Whenever an item of the queue becomes done (a 2xx, a batch result,
+ * a conflict resolved server-wins or keep-remote), its oldest done items beyond that
+ * number are deleted, so the store does not grow with every delivery; a lower keepDone
+ * takes effect at the queue's next delivery. Never deleted this way: dead letters,
+ * items in conflict, auth, pending, waiting or in flight, and done items that a
+ * conflict record (bgs_conflicts) still refers to. Ids and idempotency keys of deleted
+ * items are never given again; bgs_items, bgs_status and bgs_body no longer know them,
+ * and a late outcome for one is BGS_NOT_FOUND. The attempt log keeps its entries.
  * Backoff: the delay after the n-th failed attempt is initialMs * factor^(n-1)
  * (exponential) or initialMs * n (linear), capped at maxMs; jitter "full" draws it
  * uniformly from [0, d], "equal" from [d/2, d], from a hash of (seed, item, n).
@@ -242,7 +252,8 @@ int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody /* OUT */,
  *   -> "dead" (reason "rejected", or "unexpected-status" below 400).
  * A 2xx for an earlier attempt of the item still counts (the request was delivered).
  * Every accepted outcome is appended to the attempt log (bgs_attempts).
- * Results: BGS_OK, BGS_NOT_FOUND, BGS_STALE (the attempt is not the one in flight;
+ * Results: BGS_OK, BGS_NOT_FOUND (no such item, or a done item no longer kept, see
+ * keepDone in bgs_queue_configure), BGS_STALE (the attempt is not the one in flight;
  * nothing changes), BGS_INVALID_JSON, BGS_INVALID_ARGUMENT.
  */
 int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,
@@ -252,6 +263,7 @@ int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
  * Counts and scheduling facts. zQueue NULL = all queues. *pzOut:
  *   {"counts": {"pending", "inflight", "waiting", "done", "conflict", "dead", "auth"},
  *    "nextWakeAt": ms or null, "queues": {"name": {counts...}}}
+ * "done" counts the delivered items still kept (keepDone, bgs_queue_configure).
  */
 int bgs_status(bgs_engine *pEng, const char *zQueue, bgs_time now, char **pzOut /* OUT */);
 

@@ -21,7 +21,9 @@
  *  - re-sends per item are bounded (BGS__MAX_CONFLICT_ROUNDS); past that the conflict
  *    is parked, so two devices insisting on client-wins cannot loop forever;
  *  - open conflicts are never deleted; of the resolved ones the newest
- *    BGS__MAX_RESOLVED_CONFLICTS are kept.
+ *    BGS__MAX_RESOLVED_CONFLICTS are kept;
+ *  - a record's item exists: the pruning of delivered items (outcome.c) spares done
+ *    items that a conflict record refers to, so the JOINs below always find it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -281,13 +283,15 @@ static int conflict_close(bgs_engine *pEng, const Conflict *c, const char *zReso
   return BGS_OK;
 }
 
-/* The local change gives way: the item is done (its body kept), the entity moves on. */
+/* The local change gives way: the item is done (its body kept), the entity moves on.
+   The queue's delivered history is pruned as after any delivery; this item stays, since
+   its conflict record refers to it. */
 static int conflict_drop(bgs_engine *pEng, const Conflict *c, const char *zResolution,
                          bgs_time now) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "UPDATE items SET state = 3, lease_until = NULL, reason = ?2,"
-                                  " updated_at = ?3 WHERE id = ?1 RETURNING entity");
-  char *zEntity;
+                                  " updated_at = ?3 WHERE id = ?1 RETURNING entity, queue");
+  char *zEntity, *zQueue;
   int rc;
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_int64(pStmt, 1, c->iItem);
@@ -295,10 +299,14 @@ static int conflict_drop(bgs_engine *pEng, const Conflict *c, const char *zResol
   sqlite3_bind_int64(pStmt, 3, now);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
   zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
+  zQueue = bgs__strdup((const char *)sqlite3_column_text(pStmt, 1));
   sqlite3_reset(pStmt);
-  rc = bgs__entity_advance(pEng, zEntity);
-  free(zEntity);
+  if (zQueue == NULL) rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
+  else rc = bgs__entity_advance(pEng, zEntity);
   if (rc == BGS_OK) rc = conflict_close(pEng, c, zResolution, NULL, now);
+  if (rc == BGS_OK) rc = bgs__done_prune(pEng, zQueue);
+  free(zEntity);
+  free(zQueue);
   return rc;
 }
 

@@ -113,8 +113,11 @@ typedef struct bgs__queue {
   int64_t nMaxBodyBytes;
   int bCoalesce;        /* merge never-attempted changes of an entity on enqueue */
   int nBatchMax;        /* items per batch request; 0 = the queue has no batch endpoint */
+  int64_t nKeepDone;    /* delivered items kept as history (keepDone); older ones are pruned */
 } bgs__queue;
 #define BGS__BATCH_MAX 1000 /* upper bound of batch.maxItems */
+#define BGS__KEEP_DONE_DEFAULT 100 /* keepDone of a queue that never set it */
+#define BGS__KEEP_DONE_MAX 1000000000
 /* Loads queue zName; BGS_UNKNOWN_QUEUE (recorded) when it is not configured. */
 int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ);
 
@@ -161,6 +164,16 @@ typedef struct bgs__report {
    BGS_NOT_FOUND change nothing. */
 int bgs__outcome_apply(bgs_engine *pEng, const bgs__report *r, const void *pBody, size_t nBody,
                        bgs_time now, char **pzOut);
+/* An item of zQueue became done: deletes the queue's oldest done items beyond its newest
+   keepDone, except those a conflict record still refers to. Every path that sets state
+   done calls it, last, inside its transaction (the item itself may be deleted). */
+int bgs__done_prune(bgs_engine *pEng, const char *zQueue);
+/* The prune (?1 queue, ?2 keepDone): one range of index items_state (queue, state, rowid)
+   below the (keepDone+1)-th newest done id. Here so the tests can check its plan. */
+#define BGS__DONE_PRUNE_SQL                                                             \
+  "DELETE FROM items WHERE queue = ?1 AND state = 3 AND id <= (SELECT id FROM items"   \
+  " WHERE queue = ?1 AND state = 3 ORDER BY id DESC LIMIT 1 OFFSET ?2)"                \
+  " AND NOT EXISTS (SELECT 1 FROM conflicts WHERE conflicts.item_id = items.id)"
 
 /* ---- entity.c ---- */
 /* After an item of zEntity finished (done, dead, removed): the next one becomes head. */

@@ -11,6 +11,13 @@
  * in flight is stale and changes nothing -- except a 2xx, because then the request was
  * delivered whatever happened to the lease since, and sending it again would be waste.
  * Every accepted outcome is logged in attempts (bounded, oldest dropped first).
+ *
+ * Delivered items are history, not work: of each queue's done items the newest keepDone
+ * are kept (bgs__done_prune), so the store -- loaded whole into memory at every start
+ * of the service worker -- does not grow with every delivery. Dead letters, conflicts and
+ * unfinished items are never pruned, nor a done item a conflict record still refers to
+ * (the inbox lists it with its item, and a dropped local change keeps its body there).
+ * Ids stay unique after pruning: meta.last_item_id (queue.c) outlives the rows.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -232,9 +239,36 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
     rc = bgs__conflict_arise(pEng, o->id, o->iStatus, o->zJson, pBody, nBody, now, pzOut);
   }
   if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__conflict_delivered(pEng, o->id, o->zJson);
+  /* Last: the prune may delete this very item (keepDone 0), and nothing above may miss it. */
+  if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__done_prune(pEng, item.zQueue);
   free(item.zQueue);
   free(item.zEntity);
   return rc;
+}
+
+int bgs__done_prune(bgs_engine *pEng, const char *zQueue) {
+  bgs__queue q;
+  sqlite3_stmt *pStmt;
+  int rc = bgs__queue_load(pEng, zQueue, &q);
+  if (rc != BGS_OK) return rc;
+  /* The newest id must stay known when its row goes. enqueue_insert records every id it
+     gives in meta.last_item_id; a store written before it did may lack the record, so
+     it is raised here first (no write when it is already at least max(id)). */
+  pStmt = bgs__stmt(pEng,
+                    "INSERT INTO meta(key, value)"
+                    " SELECT 'last_item_id', id FROM items WHERE true ORDER BY id DESC LIMIT 1"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                    " WHERE excluded.value > value");
+  if (pStmt == NULL) return BGS_ERROR;
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  /* A range of items_state (queue, state, rowid): the bound costs keepDone index steps,
+     the delete touches only what goes (plus the few kept for conflict records). */
+  pStmt = bgs__stmt(pEng, BGS__DONE_PRUNE_SQL);
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zQueue, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 2, q.nKeepDone);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  return BGS_OK;
 }
 
 int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,

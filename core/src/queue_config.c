@@ -1,8 +1,9 @@
 /*
- * queue_config.c -- queues and their policies (backoff, limits, coalescing, batching).
- * A queue must be configured before items are enqueued into it, so a typo in a queue
- * name is an error, not a silently new queue. Options of later features live in the
- * queues.extra JSON column ({"coalesce": 0|1, "batch": {"url", "maxItems"}}).
+ * queue_config.c -- queues and their policies (backoff, limits, coalescing, batching,
+ * delivered history). A queue must be configured before items are enqueued into it, so
+ * a typo in a queue name is an error, not a silently new queue. Options of later
+ * features live in the queues.extra JSON column ({"coalesce": 0|1, "batch": {"url",
+ * "maxItems"}, "keepDone": n}), so adding one needs no migration.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,18 +76,21 @@ static int column_set(bgs_engine *pEng, const char *zName, const char *zColumn,
   return rc;
 }
 
-/* "coalesce": true|false and "batch": {"url", "maxItems"} | null, kept in queues.extra. */
+/* "coalesce": true|false, "batch": {"url", "maxItems"} | null and "keepDone": n, kept in
+   queues.extra. Everything is checked before anything is written. */
 static int configure_extra(bgs_engine *pEng, const char *zJson, const char *zName) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "SELECT json_type(?1, '$.coalesce'), json_type(?1, '$.batch'),"
                                   " json_type(?1, '$.batch.url'), json_extract(?1, '$.batch.url'),"
                                   " json_type(?1, '$.batch.maxItems'),"
-                                  " json_extract(?1, '$.batch.maxItems')");
+                                  " json_extract(?1, '$.batch.maxItems'),"
+                                  " json_type(?1, '$.keepDone'), json_extract(?1, '$.keepDone')");
   const char *zType;
   int bCoalesce = -1; /* -1 = keep */
   int bBatch = -1;    /* -1 = keep, 0 = remove, 1 = set */
   char *zUrl = NULL;
   int64_t nMax = 0;
+  int64_t nKeepDone = -1; /* -1 = keep */
   int rc = BGS_OK;
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
@@ -121,6 +125,18 @@ static int configure_extra(bgs_engine *pEng, const char *zJson, const char *zNam
       }
     }
   }
+  zType = (const char *)sqlite3_column_text(pStmt, 6);
+  if (rc == BGS_OK && zType != NULL) {
+    /* json_type, not the value: 1.5, "10" and true must not pass as integers. */
+    int64_t n = sqlite3_column_int64(pStmt, 7);
+    if (strcmp(zType, "integer") != 0 || n < 0 || n > BGS__KEEP_DONE_MAX) {
+      rc = bgs__err(pEng, BGS_INVALID_ARGUMENT,
+                    "keepDone must be an integer from 0 to %d (delivered items kept)",
+                    BGS__KEEP_DONE_MAX);
+    } else {
+      nKeepDone = n;
+    }
+  }
   sqlite3_reset(pStmt);
   if (rc == BGS_OK && bCoalesce >= 0) {
     pStmt = bgs__stmt(pEng, "UPDATE queues SET extra = json_set(extra, '$.coalesce', ?2) WHERE name = ?1");
@@ -141,6 +157,18 @@ static int configure_extra(bgs_engine *pEng, const char *zJson, const char *zNam
       sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
       if (zUrl) sqlite3_bind_text(pStmt, 2, zUrl, -1, SQLITE_STATIC);
       sqlite3_bind_int64(pStmt, 3, nMax);
+      if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
+    }
+  }
+  if (rc == BGS_OK && nKeepDone >= 0) {
+    /* A lower value takes effect at the queue's next delivery (outcome.c prunes then). */
+    pStmt = bgs__stmt(pEng,
+                      "UPDATE queues SET extra = json_set(extra, '$.keepDone', ?2)"
+                      " WHERE name = ?1");
+    if (pStmt == NULL) rc = BGS_ERROR;
+    else {
+      sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(pStmt, 2, nKeepDone);
       if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
     }
   }
@@ -249,10 +277,12 @@ int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
                                   "SELECT backoff_kind, initial_ms, factor, max_ms, jitter,"
                                   " max_attempts, max_age_ms, max_items, max_bytes, max_body_bytes,"
                                   " coalesce(json_extract(extra, '$.coalesce'), 0),"
-                                  " coalesce(json_extract(extra, '$.batch.maxItems'), 0)"
+                                  " coalesce(json_extract(extra, '$.batch.maxItems'), 0),"
+                                  " coalesce(json_extract(extra, '$.keepDone'), ?2)"
                                   " FROM queues WHERE name = ?1");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+  sqlite3_bind_int(pStmt, 2, BGS__KEEP_DONE_DEFAULT);
   if (sqlite3_step(pStmt) != SQLITE_ROW) {
     sqlite3_reset(pStmt);
     return bgs__err(pEng, BGS_UNKNOWN_QUEUE, "no queue named '%s'", zName);
@@ -269,6 +299,7 @@ int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
   pQ->nMaxBodyBytes = sqlite3_column_int64(pStmt, 9);
   pQ->bCoalesce = sqlite3_column_int(pStmt, 10) != 0;
   pQ->nBatchMax = sqlite3_column_int(pStmt, 11);
+  pQ->nKeepDone = sqlite3_column_int64(pStmt, 12);
   sqlite3_reset(pStmt);
   return BGS_OK;
 }

@@ -25,7 +25,9 @@ const STOPS = Number(process.env.BGS_FAULTS_STOPS ?? 50);
 const RESTARTS = Number(process.env.BGS_FAULTS_RESTARTS ?? 3);
 const SEED = Number(process.env.BGS_E2E_SEED ?? Date.now() % 1e9);
 const ENTITIES = 6;
-const PAGE = '/?timeoutMs=4000&sw=' + encodeURIComponent('leaseMs=3000&concurrency=3');
+// keepDone: every delivered item stays listed, since the server's log is judged against
+// the keys the store listed (pruning is proven in tests/c/test_history.c and Jest).
+const PAGE = '/?timeoutMs=4000&sw=' + encodeURIComponent('leaseMs=3000&concurrency=3&keepDone=100000');
 
 function mulberry32(seed) {
   let a = seed >>> 0;

@@ -9,6 +9,9 @@
  *    and no other item of that entity holds a live lease;
  *  - nothing is handed out twice while a lease the model saw holds;
  *  - the idempotency key of an item never changes (a conflict re-send may extend it).
+ *  - delivered items are pruned only where the queue prunes (keepDone 0..3 in half the
+ *    inputs): an item may leave the listing unasked only if it was seen done or answered
+ *    2xx; the other half keep every delivered item, and the model is exact there.
  * A violation aborts, so libFuzzer records the input.
  *
  * The input is a byte program: the first bytes configure the queue, then each op is an
@@ -34,6 +37,7 @@ typedef struct Item {
   int64_t nLeaseUntil; /* a lease the model saw and no outcome ended; 0 = none */
   int64_t nAttempt;    /* the attempt of that lease */
   int bTried;          /* ever handed out (survives a dead-letter retry) */
+  int bMayBeDone;      /* seen done, or answered 2xx: the queue's keepDone may prune it */
   char zKey[64];
 } Item;
 
@@ -45,6 +49,7 @@ typedef struct Fuzz {
   int64_t now;
   Item aItem[MAX_ITEMS];
   int nItem;
+  int bPrunes;         /* the queue keeps only a few delivered items (keepDone) */
 } Fuzz;
 
 static void fail(const char *zWhy, int64_t id) {
@@ -122,6 +127,7 @@ static void states(Fuzz *f, int *aState /* indexed like aItem, -1 = absent */, i
     if (eState < 0) fail("an item in an unknown state", id);
     if (aState[p - f->aItem] >= 0) fail("an item listed twice", id);
     aState[p - f->aItem] = eState;
+    if (eState == 3) p->bMayBeDone = 1;
     nListed++;
   }
   sqlite3_finalize(pStmt);
@@ -129,7 +135,14 @@ static void states(Fuzz *f, int *aState /* indexed like aItem, -1 = absent */, i
   *pnListed = nListed;
 }
 
-/* No item lost: the listing and the model agree exactly. */
+/* An item missing from the listing that keepDone may have pruned: the model drops it. */
+static int pruned(Fuzz *f, Item *p) {
+  if (!f->bPrunes || !p->bMayBeDone) return 0;
+  p->bAlive = 0;
+  return 1;
+}
+
+/* No item lost: the listing and the model agree exactly (but for pruned delivered items). */
 static void check_all(Fuzz *f) {
   int aState[MAX_ITEMS];
   int i, nListed, nAlive = 0;
@@ -140,6 +153,7 @@ static void check_all(Fuzz *f) {
                                         "$.counts.conflict", "$.counts.dead", "$.counts.auth"};
   states(f, aState, &nListed);
   for (i = 0; i < f->nItem; i++) {
+    if (f->aItem[i].bAlive && aState[i] < 0 && pruned(f, &f->aItem[i])) continue;
     if (f->aItem[i].bAlive) {
       nAlive++;
       if (aState[i] < 0) fail("an item was lost", f->aItem[i].id);
@@ -166,6 +180,7 @@ static void on_claimed(Fuzz *f, int64_t id, int64_t nAttempt, int64_t nLeaseUnti
     for (i = 0; i < f->nItem; i++) {
       Item *o = &f->aItem[i];
       if (o == p || !o->bAlive || o->iEntity != p->iEntity) continue;
+      if (aState[i] < 0 && pruned(f, o)) continue;
       if (o->nLeaseUntil > f->now) fail("two items of one entity in flight", id);
       if (o->id < p->id && !o->bRejoined && aState[i] != 3 && aState[i] != 5) {
         fail("entity order broken: an older item is unfinished", id);
@@ -285,6 +300,7 @@ static void op_outcome(Fuzz *f) {
            (long long)nAttempt, aStatus[s % N_STATUS],
            (h & 1) ? ",\"headers\":{\"retry-after\":\"5\"}" : (h & 2) ? ",\"headers\":{\"etag\":\"\\\"v2\\\"\"}" : "");
   rc = bgs_outcome(f->pEng, zJson, (h & 4) ? "{\"a\":2}" : NULL, (h & 4) ? 7 : 0, f->now, &zOut);
+  if (aStatus[s % N_STATUS] / 100 == 2 && (rc == BGS_OK || rc == BGS_STALE)) p->bMayBeDone = 1;
   if (rc == BGS_OK) {
     p->nLeaseUntil = 0;
   } else if (rc != BGS_STALE && rc != BGS_NOT_FOUND) {
@@ -314,7 +330,7 @@ static void op_dead(Fuzz *f) {
     }
   }
   if (rc != BGS_OK && rc != BGS_INVALID_STATE && rc != BGS_NOT_FOUND) fail(bgs_errmsg(f->pEng), rc);
-  if (rc == BGS_NOT_FOUND && p->bAlive) fail("a live item was not found", p->id);
+  if (rc == BGS_NOT_FOUND && p->bAlive && !pruned(f, p)) fail("a live item was not found", p->id);
 }
 
 static void op_batch(Fuzz *f) {
@@ -341,6 +357,8 @@ static void op_batch(Fuzz *f) {
     sqlite3_str_appendf(pReport, "%s{\"id\":%lld,\"attempt\":%lld}", i ? "," : "",
                         sqlite3_column_int64(pStmt, 0), sqlite3_column_int64(pStmt, 1));
     if (s % 5 != 0) { /* 1 in 5 results missing */
+      Item *q = item_find(f, sqlite3_column_int64(pStmt, 0));
+      if (q != NULL && aStatus[s % N_STATUS] / 100 == 2) q->bMayBeDone = 1;
       sqlite3_str_appendf(pResp, "%s{\"key\":\"%s\",\"status\":%d}", i ? "," : "",
                           (const char *)sqlite3_column_text(pStmt, 3), aStatus[s % N_STATUS]);
     } else {
@@ -451,11 +469,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *pData, size_t nData) {
   if (f.db == NULL && sqlite3_open(":memory:", &f.db) != SQLITE_OK) abort();
   snprintf(zQueue, sizeof(zQueue),
            "{\"name\":\"q\",\"backoff\":{\"kind\":\"%s\",\"initialMs\":%d,\"jitter\":\"%s\",\"maxMs\":600000},"
-           "\"maxAttempts\":%d,\"maxAgeMs\":%d,\"maxItems\":%d,\"coalesce\":%s%s}",
+           "\"maxAttempts\":%d,\"maxAgeMs\":%d,\"maxItems\":%d,\"coalesce\":%s,\"keepDone\":%d%s}",
            (c1 & 1) ? "linear" : "exponential", 1000 * (1 + (c1 >> 1) % 8),
            (c1 & 0x40) ? "full" : (c1 & 0x80) ? "equal" : "none", c2 % 5,
            (c2 & 0x08) ? 3600000 : 0, (c2 & 0x10) ? 6 : 0, (c2 & 0x20) ? "true" : "false",
+           (c2 & 0x80) ? c0 % 4 : 1000000,
            (c2 & 0x40) ? ",\"batch\":{\"url\":\"https://api.test/batch\",\"maxItems\":3}" : "");
+  f.bPrunes = (c2 & 0x80) != 0;
   if (bgs_queue_configure(f.pEng, zQueue, f.now) != BGS_OK) fail(bgs_errmsg(f.pEng), 0);
   for (;;) {
     int op = next(&f);

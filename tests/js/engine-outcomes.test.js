@@ -127,6 +127,33 @@ describe('Engine outcomes', () => {
   });
 });
 
+describe('Engine delivered history', () => {
+  it('keeps the newest keepDone delivered items of a queue, durably, and never reuses an id', async () => {
+    const { engine, store } = await openEngine({ keepDone: 2 });
+    const ids = [];
+    for (const path of ['a', 'b', 'c']) {
+      const d = await attemptOnce(engine, path, 200);
+      expect(d.state).toBe('done');
+      ids.push(d.id);
+    }
+    const dead = await attemptOnce(engine, 'x', 400);
+    expect(engine.items({ state: 'done' }).map((i) => i.id)).toEqual(ids.slice(1));
+    expect(engine.status().counts).toMatchObject({ done: 2, dead: 1 });
+    await engine.close();
+    const reopened = await openEngine({ keepDone: 2 }, { store });
+    expect(reopened.engine.items().map((i) => [i.id, i.state])).toEqual([[ids[1], 'done'], [ids[2], 'done'], [dead.id, 'dead']]);
+    const { id } = await reopened.engine.enqueue(req('d'));
+    expect(id).toBeGreaterThan(dead.id);
+    await reopened.engine.close();
+  });
+
+  it('rejects a keepDone that is not an integer from 0 to 1e9 with invalid-argument', async () => {
+    for (const keepDone of [-1, 1.5, '10', 1_000_000_001]) {
+      await expect(openEngine({ keepDone })).rejects.toMatchObject({ code: 'invalid-argument' });
+    }
+  });
+});
+
 describe('Engine dead letters and credentials', () => {
   it('lists dead letters, retries one with the same key and discards another', async () => {
     const { engine } = await openEngine();

@@ -163,7 +163,9 @@ describe('Soak under faults', () => {
       now: () => clock.now,
       seed: SEED,
       installId: 'soak',
-      queues: [{ name: 'soak', backoff: POLICY, maxAttempts: MAX_ATTEMPTS }],
+      // keepDone: every delivered item stays listed, so each one is judged below (the
+      // default keeps the newest 100).
+      queues: [{ name: 'soak', backoff: POLICY, maxAttempts: MAX_ATTEMPTS, keepDone: ITEMS }],
     });
     const keys = new Map(); // id -> key
     for (let i = 0; i < ITEMS; i++) {
