@@ -217,8 +217,12 @@ export class Engine {
   }
 
   configureQueue(config) {
-    this.queueConfigs.set(config?.name, config);
-    return this._mutate((eng) => this.binding.configureQueue(eng, config, this.now()));
+    return this._mutate((eng) => {
+      this.binding.configureQueue(eng, config, this.now());
+      // Only a configuration the engine took is re-applied after a reload: a rejected one
+      // kept here would make every later reload fail.
+      this.queueConfigs.set(config?.name, config);
+    });
   }
 
   /** @returns {Promise<{id: number, key: string}>} once the item is durable */

@@ -379,6 +379,22 @@ describe('OpfsStore under faults', () => {
   });
 });
 
+describe('Engine.configureQueue and reloads', () => {
+  it('a rejected configuration is not re-applied by a later reload: the queue stays configured', async () => {
+    // Configurations applied at open live in memory until a flush carries them, so a
+    // reload before any flush rebuilds them from what the engine accepted -- never from a
+    // call the engine rejected.
+    const store = new MemoryStore();
+    const engine = await openEngine(store);
+    await expect(engine.configureQueue({ name: 'outbox', keepDone: -1 })).rejects.toMatchObject({ code: 'invalid-argument' });
+    store.failNext(new Error('write failed')); // the engine reloads from the store
+    await expect(engine.enqueue(post('lost'))).rejects.toMatchObject({ code: 'storage-failed' });
+    await engine.enqueue(post('after'));
+    expect(engine.items().map((i) => i.url)).toEqual(['https://api.test/after']);
+    await engine.close();
+  });
+});
+
 describe('Engine when the store cannot even reload', () => {
   it('rejects calls until the store answers again, then works from the durable state', async () => {
     const store = new MemoryStore();
