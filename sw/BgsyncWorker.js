@@ -84,6 +84,7 @@ export class BgsyncWorker {
    *          wasmUrl?: string|URL, wasmModule?: WebAssembly.Module, allowedOrigins?: string[],
    *          eventBudgetMs?: number, requestTimeoutMs?: number, stripHeaders?: string[],
    *          credentials?: (ctx: {item: object, refresh: boolean}) => Promise<object|null>,
+   *          resolveConflict?: (conflict: object) => Promise<object|null>,
    *          pulls?: {name: string, url: string, minIntervalMs: number}[],
    *          fetch?: Function, logger?: {warn: Function, info?: Function},
    *          notify?: (e: {type: string, detail: object}) => ({title: string}|null),
@@ -374,6 +375,7 @@ export class BgsyncWorker {
       concurrency: this.options.concurrency,
       requestTimeoutMs: this.options.requestTimeoutMs,
       credentials: this.options.credentials,
+      resolveConflict: this.options.resolveConflict,
       clockMs: this.clockMs,
       onOutcome: (item, decision, status) => {
         done++;

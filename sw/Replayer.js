@@ -43,13 +43,14 @@ export class Replayer {
    *          credentials?: Function, clockMs?: () => number,
    *          onOutcome?: (item: object, decision: object, status: number) => void}} options
    */
-  constructor({ engine, fetch, concurrency, requestTimeoutMs, credentials, clockMs, onOutcome, batch = false }) {
+  constructor({ engine, fetch, concurrency, requestTimeoutMs, credentials, resolveConflict, clockMs, onOutcome, batch = false }) {
     this.engine = engine;
     this.batch = batch; // the queue has a batch endpoint: one request carries many items
     this.fetch = fetch;
     this.concurrency = concurrency;
     this.requestTimeoutMs = requestTimeoutMs;
     this.credentials = credentials;
+    this.resolveConflict = resolveConflict; // the app's resolver for strategy 'custom'
     this.clockMs = clockMs ?? (() => Date.now());
     this.onOutcome = onOutcome ?? (() => {});
   }
@@ -159,7 +160,8 @@ export class Replayer {
     const report = { items: request.items.map((i) => ({ id: i.id, attempt: i.attempt })), status, headers };
     const out = await this.engine.batchOutcome(report, resBody);
     const byId = new Map(request.items.map((i) => [i.id, i]));
-    for (const decision of out.results ?? []) {
+    for (const result of out.results ?? []) {
+      const decision = await this._resolveCustom(result);
       const state = decision.error ? 'unknown' : decision.state;
       summary.states[state] = (summary.states[state] ?? 0) + 1;
       this.onOutcome(byId.get(decision.id) ?? { id: decision.id }, { ...decision, state }, status);
@@ -186,6 +188,7 @@ export class Replayer {
       if (decision.conflict?.needsRemote && typeof this.engine.conflictRemote === 'function') {
         decision = await this._fetchRemote(item, decision);
       }
+      decision = await this._resolveCustom(decision);
     } catch (err) {
       // stale-outcome: the lease expired and another run owns the item now; nothing to do.
       decision = { id: item.id, state: 'unknown', reason: err?.code ?? String(err) };
@@ -213,6 +216,28 @@ export class Replayer {
     // Conflict documents go to the engine (up to a size); other bodies are not needed.
     const body = bytes && bytes.length <= MAX_REPORTED_BODY_BYTES ? bytes : undefined;
     return { status: res.status, headers, body };
+  }
+
+  /**
+   * A conflict parked for the app's resolver (strategy 'custom'): the worker's
+   * resolveConflict hook decides now, from the inbox record ({base, local, remote, fields,
+   * merged, ...}), with {keep: 'local'|'remote'}, {document} or nothing (the conflict stays
+   * in the inbox for the app). A hook that throws or answers what the engine refuses
+   * leaves the conflict parked: a resolver's bug never loses the change.
+   */
+  async _resolveCustom(decision) {
+    const c = decision?.conflict;
+    if (!this.resolveConflict || !c?.custom || c.state !== 'open' || c.needsRemote) return decision;
+    try {
+      const [record] = this.engine.conflicts({ itemId: decision.id, state: 'open' });
+      if (!record) return decision;
+      const resolution = await this.resolveConflict(record);
+      if (!resolution) return decision;
+      const resolved = await this.engine.conflictResolve(record.id, resolution);
+      return { ...decision, state: resolved.itemState ?? decision.state, conflict: resolved };
+    } catch (err) {
+      return { ...decision, resolverError: String(err?.message ?? err) };
+    }
   }
 
   /** The 409/412 carried no usable document: GET the resource and hand it to the engine. */

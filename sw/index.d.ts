@@ -1,6 +1,9 @@
 // Types of the service-worker side of bgsync ('bgsync/sw'). Must match sw/*.js.
 import type { BgsyncError, Status } from '../web/index.js';
 
+/** How a conflict is settled: the local change against the new version, the remote one, or a document. */
+export type ConflictResolution = { keep: 'local' | 'remote' } | { document: object; version?: string };
+
 export { BgsyncError, PROTOCOL_VERSION } from '../web/index.js';
 
 export interface QueueConfig {
@@ -46,6 +49,12 @@ export interface BgsyncWorkerOptions {
   stripHeaders?: string[];
   /** Fresh credentials at replay; refresh is true once after a 401. */
   credentials?: (ctx: { item: object; refresh: boolean }) => Promise<Record<string, string> | null> | Record<string, string> | null;
+  /**
+   * Decides conflicts of strategy 'custom' as they arise: gets the inbox record (base,
+   * local, remote, fields, merged, ...) and answers {keep: 'local'|'remote'}, {document},
+   * or null to leave it in the conflicts inbox for the app. A throw also leaves it there.
+   */
+  resolveConflict?: (conflict: object) => Promise<ConflictResolution | null> | ConflictResolution | null;
   /** Resources fetched on periodicsync into the Cache API. */
   pulls?: { name: string; url: string; minIntervalMs?: number }[];
   pullCacheName?: string;
@@ -100,7 +109,7 @@ export declare class Engine {
 }
 
 export declare class Replayer {
-  constructor(options: { engine: Engine; fetch: typeof fetch; concurrency: number; requestTimeoutMs: number; credentials?: BgsyncWorkerOptions['credentials']; clockMs?: () => number; batch?: boolean; onOutcome?: (item: object, decision: object, status: number) => void });
+  constructor(options: { engine: Engine; fetch: typeof fetch; concurrency: number; requestTimeoutMs: number; credentials?: BgsyncWorkerOptions['credentials']; resolveConflict?: BgsyncWorkerOptions['resolveConflict']; clockMs?: () => number; batch?: boolean; onOutcome?: (item: object, decision: object, status: number) => void });
   run(queue: string, options: { deadlineMs: number }): Promise<{ attempted: number; stoppedByDeadline: boolean; states: Record<string, number> }>;
 }
 
