@@ -15,14 +15,8 @@ import { IndexedDbStore } from '../../sw/storage/IndexedDbStore.js';
 import { openStore } from '../../sw/storage/openStore.js';
 import { BgsyncError } from '../../web/BgsyncError.js';
 import { createOpfsRoot } from './fixtures/opfsFake.js';
+import { fakeIdb } from './support/fakeIndexedDb.js';
 
-let fakeIdb = null;
-try {
-  fakeIdb = await import('fake-indexeddb');
-  globalThis.IDBKeyRange ??= fakeIdb.IDBKeyRange;
-} catch {
-  // fake-indexeddb is not installed: the IndexedDB backend runs only in Chromium.
-}
 
 let module;
 beforeAll(async () => {

@@ -10,14 +10,8 @@ import { Engine } from '../../sw/Engine.js';
 import { MemoryStore } from '../../sw/storage/MemoryStore.js';
 import { openBlobStore } from '../../sw/BlobStore.js';
 import { createOpfsRoot } from './fixtures/opfsFake.js';
+import { fakeIdb } from './support/fakeIndexedDb.js';
 
-let fakeIdb = null;
-try {
-  fakeIdb = await import('fake-indexeddb');
-  globalThis.IDBKeyRange ??= fakeIdb.IDBKeyRange;
-} catch {
-  // IndexedDB blobs then run only in Chromium
-}
 
 let module;
 let tmp;

@@ -15,14 +15,8 @@ import { FileStore } from '../../sw/storage/FileStore.js';
 import { OpfsStore } from '../../sw/storage/OpfsStore.js';
 import { IndexedDbStore } from '../../sw/storage/IndexedDbStore.js';
 import { createOpfsRoot } from './fixtures/opfsFake.js';
+import { fakeIdb } from './support/fakeIndexedDb.js';
 
-let fakeIdb = null;
-try {
-  fakeIdb = await import('fake-indexeddb');
-  globalThis.IDBKeyRange ??= fakeIdb.IDBKeyRange;
-} catch {
-  // without fake-indexeddb the IndexedDB cases are skipped (they run in Chromium)
-}
 
 let module;
 beforeAll(async () => {

@@ -7,14 +7,8 @@
 import { loadWasm } from './support/loadWasm.js';
 import { Engine } from '../../sw/Engine.js';
 import { IndexedDbStore, SEGMENT_CHUNKS } from '../../sw/storage/IndexedDbStore.js';
+import { fakeIdb } from './support/fakeIndexedDb.js';
 
-let fakeIdb = null;
-try {
-  fakeIdb = await import('fake-indexeddb');
-  globalThis.IDBKeyRange ??= fakeIdb.IDBKeyRange;
-} catch {
-  // not installed: these run only where it is
-}
 
 let module;
 beforeAll(async () => {
