@@ -83,6 +83,12 @@ async function launch() {
   return { context, session };
 }
 
+/** The tail of the browser's console and the worker's version changes, for a failure. */
+function versionsAndConsole(session) {
+  const versions = session.transitions.map((t) => `${t.versionId}:${t.status}/${t.runningStatus}`).join(' ');
+  return `--- browser ---\n${session.diagnostics().slice(-4000)}\n--- worker versions ---\n${versions.slice(-2000)}`;
+}
+
 describe('Crash loop', () => {
   it(`keeps every acknowledged item through ${STOPS} worker kills and ${RESTARTS} browser restarts`, async () => {
     const rng = mulberry32(SEED);
@@ -97,6 +103,7 @@ describe('Crash loop', () => {
     const perLife = Math.ceil(STOPS / lives);
     server.api.faults.set({ latencyMs: 40 });
     let diag = '';
+    let where = 'start';
     try {
       for (let life = 0; life < lives; life++) {
         const { context, session } = await launch();
@@ -115,10 +122,17 @@ describe('Crash loop', () => {
               // A replay to a slow server; the worker dies with requests in flight.
               await waitFor(() => server.api.log.length > logBefore, 'a replay to start', { timeoutMs: 8_000 }).catch(() => undefined);
             }
+            where = `life ${life}, round ${k}`;
             await session.stopWorker();
             stops++;
-            // Wake it (a message) so the next round meets a fresh worker life.
-            await session.call((c) => c.status()).catch(() => undefined);
+            // Wake it (a message) so the next round meets a fresh worker life. A call can
+            // fail without reaching the worker: when the kill cut off the client's hello,
+            // the calls waiting on it fail with that hello's timeout, and nothing was sent.
+            await waitFor(
+              () => session.call((c) => c.status().then(() => true, () => false)),
+              'a worker that answers again',
+              { timeoutMs: 30_000 },
+            );
           }
           // Let this life finish what it can, then close the browser in the middle of it.
           await waitFor(() => page.evaluate(() => window.__pending === 0), 'enqueues settled', { timeoutMs: 20_000 });
@@ -127,7 +141,7 @@ describe('Crash loop', () => {
           unacknowledged += got.failed;
           for (const it of await session.call((c) => c.items({ limit: 10_000 }))) stored.set(it.key, it);
         } finally {
-          diag = session.diagnostics().slice(-4000);
+          diag = versionsAndConsole(session);
           await context.close();
         }
         if (life < lives - 1) restarts++;
@@ -145,11 +159,11 @@ describe('Crash loop', () => {
           return items.every((i) => i.state === 'done');
         }, 'every stored item delivered', { timeoutMs: 90_000, intervalMs: 500 });
       } finally {
-        diag = session.diagnostics().slice(-4000);
+        diag = versionsAndConsole(session);
         await context.close();
       }
     } catch (err) {
-      err.message += `\nseed ${SEED}\n--- browser ---\n${diag}`;
+      err.message += `\nseed ${SEED}, at ${where}\n${diag}`;
       throw err;
     }
 
