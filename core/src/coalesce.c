@@ -85,6 +85,7 @@ static int cancel_line(bgs_engine *pEng, const bgs__change *c, char **pzOut) {
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
   rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
   sqlite3_reset(pStmt);
+  if (rc == BGS_OK) rc = bgs__ids_remember(pEng); /* the create may be the newest item */
   if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng,
                     "DELETE FROM items WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL);

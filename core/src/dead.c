@@ -59,6 +59,7 @@ static int dead_discard(bgs_engine *pEng, int64_t id) {
   sqlite3_stmt *pStmt;
   char *zEntity = NULL;
   int rc = dead_check(pEng, id);
+  if (rc == BGS_OK) rc = bgs__ids_remember(pEng); /* it may be the newest item */
   if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng, "DELETE FROM items WHERE id = ?1 RETURNING entity");
   if (pStmt == NULL) return BGS_ERROR;

@@ -220,22 +220,3 @@ void bgs__image_forget_changes(bgs_image *p) {
   p->nDirty = 0;
   p->bSizeChanged = 0;
 }
-
-uint32_t bgs_crc32(const void *pData, size_t nData) {
-  static uint32_t aTable[256];
-  static int bReady = 0;
-  const unsigned char *p = pData;
-  uint32_t c = 0xFFFFFFFFu;
-  size_t i;
-  if (!bReady) {
-    uint32_t k, j;
-    for (k = 0; k < 256; k++) {
-      uint32_t v = k;
-      for (j = 0; j < 8; j++) v = (v & 1) ? 0xEDB88320u ^ (v >> 1) : v >> 1;
-      aTable[k] = v;
-    }
-    bReady = 1;
-  }
-  for (i = 0; i < nData; i++) c = aTable[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}

@@ -73,6 +73,8 @@ int bgs__out_text(bgs_engine *pEng, const unsigned char *z, char **pzOut);
 
 /* BGS_OK when zJson is a JSON object; BGS_INVALID_JSON (recorded) otherwise. */
 int bgs__json_object_check(bgs_engine *pEng, const char *zJson, const char *zWhat);
+/* Appends z (UTF-8) to pOut as a JSON string literal. */
+void bgs__json_append_string(sqlite3_str *pOut, const char *z);
 
 /* ---- schema.c ---- */
 int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId);
@@ -168,12 +170,19 @@ int bgs__outcome_apply(bgs_engine *pEng, const bgs__report *r, const void *pBody
    keepDone, except those a conflict record still refers to. Every path that sets state
    done calls it, last, inside its transaction (the item itself may be deleted). */
 int bgs__done_prune(bgs_engine *pEng, const char *zQueue);
-/* The prune (?1 queue, ?2 keepDone): one range of index items_state (queue, state, rowid)
-   below the (keepDone+1)-th newest done id. Here so the tests can check its plan. */
+/* The prune, in two steps so that the newest id is remembered only when it goes:
+   the threshold (?1 queue, ?2 keepDone) is the (keepDone+1)-th newest done id, and the
+   delete (?1 queue, ?2 threshold) is one range of index items_state (queue, state, rowid)
+   below it. Here so the tests can check their plans. */
+#define BGS__DONE_THRESHOLD_SQL                                                         \
+  "SELECT id, id = (SELECT max(id) FROM items) FROM items"                              \
+  " WHERE queue = ?1 AND state = 3 ORDER BY id DESC LIMIT 1 OFFSET ?2"
 #define BGS__DONE_PRUNE_SQL                                                             \
-  "DELETE FROM items WHERE queue = ?1 AND state = 3 AND id <= (SELECT id FROM items"   \
-  " WHERE queue = ?1 AND state = 3 ORDER BY id DESC LIMIT 1 OFFSET ?2)"                \
+  "DELETE FROM items WHERE queue = ?1 AND state = 3 AND id <= ?2"                        \
   " AND NOT EXISTS (SELECT 1 FROM conflicts WHERE conflicts.item_id = items.id)"
+/* Before a delete that may remove the newest item: meta.last_item_id keeps the highest id
+   ever given, so ids (and idempotency keys) are never reused. Writes only when it grew. */
+int bgs__ids_remember(bgs_engine *pEng);
 
 /* ---- entity.c ---- */
 /* After an item of zEntity finished (done, dead, removed): the next one becomes head. */

@@ -1,6 +1,6 @@
 /*
- * json.c -- checks on JSON arguments. Parsing itself is SQLite's JSON functions,
- * called from the statements that use the fields.
+ * json.c -- checks on JSON arguments, and JSON strings for answers built in C. Parsing
+ * itself is SQLite's JSON functions, called from the statements that use the fields.
  */
 #include "internal.h"
 
@@ -16,4 +16,20 @@ int bgs__json_object_check(bgs_engine *pEng, const char *zJson, const char *zWha
   sqlite3_reset(pStmt);
   if (!bObject) return bgs__err(pEng, BGS_INVALID_JSON, "%s: not a JSON object", zWhat);
   return BGS_OK;
+}
+
+void bgs__json_append_string(sqlite3_str *pOut, const char *z) {
+  const unsigned char *p = (const unsigned char *)z;
+  sqlite3_str_appendchar(pOut, 1, '"');
+  for (; *p; p++) {
+    if (*p == '"' || *p == '\\') {
+      sqlite3_str_appendchar(pOut, 1, '\\');
+      sqlite3_str_appendchar(pOut, 1, (char)*p);
+    } else if (*p < 0x20) {
+      sqlite3_str_appendf(pOut, "\\u%04x", *p);
+    } else {
+      sqlite3_str_appendchar(pOut, 1, (char)*p); /* UTF-8 passes as it is */
+    }
+  }
+  sqlite3_str_appendchar(pOut, 1, '"');
 }

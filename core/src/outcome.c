@@ -249,24 +249,34 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
 int bgs__done_prune(bgs_engine *pEng, const char *zQueue) {
   bgs__queue q;
   sqlite3_stmt *pStmt;
-  int rc = bgs__queue_load(pEng, zQueue, &q);
+  int64_t idBelow;
+  int bNewest, rc = bgs__queue_load(pEng, zQueue, &q);
   if (rc != BGS_OK) return rc;
-  /* The newest id must stay known when its row goes. enqueue_insert records every id it
-     gives in meta.last_item_id; a store written before it did may lack the record, so
-     it is raised here first (no write when it is already at least max(id)). */
-  pStmt = bgs__stmt(pEng,
-                    "INSERT INTO meta(key, value)"
-                    " SELECT 'last_item_id', id FROM items WHERE true ORDER BY id DESC LIMIT 1"
-                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-                    " WHERE excluded.value > value");
-  if (pStmt == NULL) return BGS_ERROR;
-  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
-  /* A range of items_state (queue, state, rowid): the bound costs keepDone index steps,
-     the delete touches only what goes (plus the few kept for conflict records). */
-  pStmt = bgs__stmt(pEng, BGS__DONE_PRUNE_SQL);
+  /* The bound costs keepDone steps of index items_state; no row means nothing to drop. */
+  pStmt = bgs__stmt(pEng, BGS__DONE_THRESHOLD_SQL);
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zQueue, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 2, q.nKeepDone);
+  rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(pStmt);
+    return BGS_OK;
+  }
+  if (rc != SQLITE_ROW) return bgs__sqlerr(pEng);
+  idBelow = sqlite3_column_int64(pStmt, 0);
+  bNewest = sqlite3_column_int(pStmt, 1);
+  sqlite3_reset(pStmt);
+  /* The newest item of the store goes only when keepDone is 0 (or every newer item is of
+     another queue and gone): then, and only then, its id must be remembered. */
+  if (bNewest) {
+    rc = bgs__ids_remember(pEng);
+    if (rc != BGS_OK) return rc;
+  }
+  /* The delete touches only what goes (plus the few kept for conflict records). */
+  pStmt = bgs__stmt(pEng, BGS__DONE_PRUNE_SQL);
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_text(pStmt, 1, zQueue, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 2, idBelow);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
   return BGS_OK;
 }

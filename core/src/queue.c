@@ -253,20 +253,56 @@ static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue
   return BGS_OK;
 }
 
+int bgs__ids_remember(bgs_engine *pEng) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "INSERT INTO meta(key, value)"
+                                  " SELECT 'last_item_id', max(id) FROM items WHERE id IS NOT NULL"
+                                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                                  " WHERE excluded.value > value");
+  if (pStmt == NULL) return BGS_ERROR;
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  return BGS_OK;
+}
+
+/* Ids are never reused, even after the newest item was removed (a cancelled create, a
+   discarded dead letter, a pruned delivery): the id is part of the idempotency key, and a
+   server that saw the old key would take a new request for a replay. The next id is one
+   past both the newest row and meta.last_item_id, which every delete that may remove the
+   newest row raises first (bgs__ids_remember); an insert writes no meta row. */
+static int next_id(bgs_engine *pEng, int64_t *pId) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+                                  "SELECT max(coalesce((SELECT max(id) FROM items), 0),"
+                                  " coalesce((SELECT value FROM meta WHERE key = 'last_item_id'), 0)) + 1");
+  if (pStmt == NULL) return BGS_ERROR;
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  *pId = sqlite3_column_int64(pStmt, 0);
+  sqlite3_reset(pStmt);
+  return BGS_OK;
+}
+
 static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pBody,
                           size_t nBody, bgs_time now, char **pzOut) {
-  sqlite3_stmt *pStmt = bgs__stmt(
+  sqlite3_stmt *pStmt;
+  char *zKey, *zOut;
+  int64_t id = 0;
+  int rc = next_id(pEng, &id);
+  if (rc != BGS_OK) return rc;
+  /* The key joins the store's random install id and the item id: unique across devices,
+     and the same on every attempt because it is stored. */
+  zKey = sqlite3_mprintf("%s.%lld", pEng->zInstallId, (long long)id);
+  if (zKey == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  pStmt = bgs__stmt(
       pEng,
       "INSERT INTO items(id, key, queue, method, url, headers, body, body_size, priority, entity,"
       " state, head, due_at, created_at, updated_at, extra)"
-      " VALUES (max(coalesce((SELECT max(id) FROM items), 0),"
-      "   coalesce((SELECT value FROM meta WHERE key = 'last_item_id'), 0)) + 1,"
-      "  '', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
+      " VALUES (?11, ?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
       "  ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM items WHERE entity = ?8"
       "   AND state IN " BGS__UNFINISHED_SQL "),"
       "  ?9, ?9, ?9, ?10)");
-  int64_t id;
-  if (pStmt == NULL) return BGS_ERROR;
+  if (pStmt == NULL) {
+    sqlite3_free(zKey);
+    return BGS_ERROR;
+  }
   sqlite3_bind_text(pStmt, 1, a->zQueue, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 2, a->zMethod, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 3, a->zUrl, -1, SQLITE_STATIC);
@@ -277,30 +313,22 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   if (a->zEntity) sqlite3_bind_text(pStmt, 8, a->zEntity, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 9, now);
   if (a->zExtra) sqlite3_bind_text(pStmt, 10, a->zExtra, -1, SQLITE_STATIC);
-  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
-  id = sqlite3_last_insert_rowid(pEng->db);
-
-  /* Ids are never reused, even after the newest item was removed (a cancelled create, a
-     discarded dead letter): the id is part of the idempotency key, and a server that saw
-     the old key would take a new request for a replay. meta.last_item_id remembers the
-     highest id ever given. */
-  pStmt = bgs__stmt(pEng,
-                    "INSERT INTO meta(key, value) VALUES ('last_item_id', ?1)"
-                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, id);
-  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
-
-  /* The key joins the store's random install id and the item id: unique across devices,
-     and the same on every attempt because it is stored. */
-  pStmt = bgs__stmt(pEng,
-                    "UPDATE items SET key = ?2 || '.' || id WHERE id = ?1"
-                    " RETURNING json_object('id', id, 'key', key)");
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, id);
-  sqlite3_bind_text(pStmt, 2, pEng->zInstallId, -1, SQLITE_STATIC);
-  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  return bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
+  sqlite3_bind_int64(pStmt, 11, id);
+  sqlite3_bind_text(pStmt, 12, zKey, -1, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt) == SQLITE_DONE ? BGS_OK : bgs__sqlerr(pEng);
+  sqlite3_reset(pStmt);
+  if (rc == BGS_OK) {
+    sqlite3_str *pOut = sqlite3_str_new(pEng->db);
+    sqlite3_str_appendf(pOut, "{\"id\":%lld,\"key\":", (long long)id);
+    bgs__json_append_string(pOut, zKey);
+    sqlite3_str_appendchar(pOut, 1, '}');
+    zOut = sqlite3_str_finish(pOut);
+    rc = zOut ? bgs__out_text(pEng, (const unsigned char *)zOut, pzOut)
+              : bgs__err(pEng, BGS_NOMEM, "out of memory");
+    sqlite3_free(zOut);
+  }
+  sqlite3_free(zKey);
+  return rc;
 }
 
 int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,

@@ -119,6 +119,20 @@ TEST(test_coalesce_create_then_delete_cancels_both) {
   bgs_close(pEng);
 }
 
+TEST(test_coalesce_cancelled_create_ids_are_never_reused) {
+  /* The cancelled create is the newest item of the store: its id (and key) must not
+     come back with the next enqueue, after a reload too. */
+  bgs_engine *pEng = coalescing();
+  char *z1 = enqueue_raw(pEng, REQ("POST", "notes", ""), "{\"v\":1}", 1000);
+  char *z2 = enqueue_raw(pEng, REQ("DELETE", "notes/tmp-1", ""), NULL, 1001);
+  int64_t created = json_int(z1, "$.id");
+  CHECK_EQ_I64(items_count(pEng, NULL), 0);
+  CHECK(enqueue_simple(pEng, "after", 1002) > created);
+  bgs_free(z1);
+  bgs_free(z2);
+  bgs_close(pEng);
+}
+
 TEST(test_coalesce_create_then_unmergeable_changes_then_delete_cancels_all) {
   bgs_engine *pEng = coalescing();
   char *z1 = enqueue_raw(pEng, REQ("POST", "notes", ""), "{\"v\":1}", 1000);

@@ -71,6 +71,25 @@ TEST(test_queue_keys_are_unique_and_prefixed_by_install_id) {
   bgs_close(pEng);
 }
 
+TEST(test_queue_answer_escapes_an_install_id_json_would_not_take_raw) {
+  /* The install id is the app's option: the enqueue answer is still valid JSON, and the
+     key in it is the key stored (and sent). */
+  bgs_config cfg = {0};
+  bgs_engine *pEng;
+  char *zOut = NULL;
+  char zKey[128], zStored[128];
+  cfg.uSeed = 1;
+  cfg.zInstallId = "a\"b\\c\n";
+  pEng = engine_with_config(&cfg, NULL);
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://a.test/\"}", NULL, 0, 1, &zOut));
+  json_str(zOut, "$.key", zKey, sizeof(zKey));
+  CHECK_STR(zKey, "a\"b\\c\n.1");
+  item_str(pEng, json_int(zOut, "$.id"), "key", zStored, sizeof(zStored));
+  CHECK_STR(zStored, zKey);
+  bgs_free(zOut);
+  bgs_close(pEng);
+}
+
 TEST(test_queue_body_round_trips_bytes) {
   bgs_engine *pEng = engine_new();
   unsigned char aBody[300];

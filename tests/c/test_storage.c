@@ -131,3 +131,34 @@ TEST(test_storage_errors_have_names_and_messages) {
   CHECK_EQ_I64(BGS_NO_BATCH, 17);
   CHECK_STR(bgs_errname(BGS_QUEUE_FULL), "queue-full");
 }
+
+/* The bit-by-bit definition of CRC-32 (IEEE), to judge the fast one against. */
+static uint32_t crc32_bitwise(const unsigned char *p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  size_t i;
+  int k;
+  for (i = 0; i < n; i++) {
+    c ^= p[i];
+    for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+/* Stored chunks carry this checksum and sw/storage/LogStore.js computes the same one:
+   it must never change. */
+TEST(test_storage_crc32_is_ieee_at_every_length_and_alignment) {
+  static unsigned char aBuf[BGS_CHUNK_SIZE + 16];
+  size_t iOff, n;
+  uint32_t x = 12345;
+  CHECK_EQ_I64(bgs_crc32("123456789", 9), 0xCBF43926u); /* the standard check value */
+  CHECK_EQ_I64(bgs_crc32("", 0), 0);
+  for (n = 0; n < sizeof(aBuf); n++) {
+    x = x * 1103515245u + 12345u;
+    aBuf[n] = (unsigned char)(x >> 16);
+  }
+  for (iOff = 0; iOff < 8; iOff++) {
+    for (n = 0; n <= 64; n++) CHECK_EQ_I64(bgs_crc32(aBuf + iOff, n), crc32_bitwise(aBuf + iOff, n));
+  }
+  CHECK_EQ_I64(bgs_crc32(aBuf, BGS_CHUNK_SIZE), crc32_bitwise(aBuf, BGS_CHUNK_SIZE));
+  CHECK_EQ_I64(bgs_crc32(aBuf + 3, BGS_CHUNK_SIZE), crc32_bitwise(aBuf + 3, BGS_CHUNK_SIZE));
+}
