@@ -225,6 +225,15 @@ export class Engine {
     });
   }
 
+  /** {maxItems, maxBytes, maxBodyBytes} of a configured queue, as the engine applies them. */
+  async queueLimits(queue) {
+    this._check();
+    // After a failed flush the engine reopens from the store first (as _mutate does).
+    if (this._reloading) await this._reloading;
+    if (!this.eng) await this._recover();
+    return this.binding.queueLimits(this.eng, queue);
+  }
+
   /** @returns {Promise<{id: number, key: string}>} once the item is durable */
   enqueue(meta, body) {
     // A batch request is built from the items' bytes inside the engine (bgs_claim_batch),
@@ -249,6 +258,15 @@ export class Engine {
       throw new BgsyncError('invalid-argument', 'bodyRef is set by the engine, not by callers');
     }
     const ref = { id: `b-${randomId()}`, size: bodySize(body) };
+    // Refused before it is written: storing megabytes durably only to delete them again
+    // made a page's call for an oversized body outlast its timeout. The engine's own check
+    // (at enqueue) stays the authority; this one reads the same limit.
+    if (this.eng && typeof meta?.queue === 'string') {
+      const { maxBodyBytes } = this.binding.queueLimits(this.eng, meta.queue);
+      if (ref.size > maxBodyBytes) {
+        throw new BgsyncError('body-too-large', `body of ${ref.size} bytes; queue '${meta.queue}' allows ${maxBodyBytes}`);
+      }
+    }
     await this.blobs.put(ref.id, body);
     try {
       let result;

@@ -175,6 +175,11 @@ export class EngineBinding {
     return this._call(eng, '_bgs_wasm_queue_configure', [eng, JSON.stringify(config), now], { out: false });
   }
 
+  /** {maxItems, maxBytes, maxBodyBytes} of a configured queue (0 = unbounded). */
+  queueLimits(eng, queue) {
+    return this._call(eng, '_bgs_queue_limits', [eng, queue]);
+  }
+
   enqueue(eng, meta, body, now) {
     const bytes = body ?? new Uint8Array(0);
     return this._call(eng, '_bgs_wasm_enqueue', [eng, JSON.stringify(meta), bytes, bytes.length, now]);

@@ -98,6 +98,8 @@ export declare class BgsyncPlugin {
 
 export declare class Engine {
   static open(module: object, store: PageStore, options?: { now?: () => number; seed?: number; leaseMs?: number; installId?: string; queues?: QueueConfig[] }): Promise<Engine>;
+  /** The size limits of a configured queue, as the engine applies them (maxItems, maxBytes: 0 = unbounded). */
+  queueLimits(queue: string): Promise<{ maxItems: number; maxBytes: number; maxBodyBytes: number }>;
   enqueue(meta: object, body?: Uint8Array | string): Promise<{ id: number; key: string }>;
   claim(queue: string, max?: number): Promise<object[]>;
   outcome(report: { id: number; attempt: number; status: number; headers?: Record<string, string> }, body?: Uint8Array): Promise<object>;

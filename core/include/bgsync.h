@@ -173,6 +173,14 @@ int bgs_changes_take(bgs_engine *pEng, unsigned char **ppBuf /* OUT */, size_t *
 int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now);
 
 /*
+ * The size limits of queue zQueue as its configuration sets them now:
+ *   {"maxItems": n, "maxBytes": n, "maxBodyBytes": n}   (maxItems, maxBytes: 0 = unbounded)
+ * The glue reads them to refuse an oversized body before it writes the body anywhere
+ * (a large body goes to the blob store first). Results: BGS_OK, BGS_UNKNOWN_QUEUE.
+ */
+int bgs_queue_limits(bgs_engine *pEng, const char *zQueue, char **pzOut /* OUT */);
+
+/*
  * Enqueues one request. zJson:
  *   {"queue": "outbox", "method": "POST", "url": "https://...",
  *    "headers": {"content-type": "application/json"},   (optional, string values)

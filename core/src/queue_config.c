@@ -303,3 +303,20 @@ int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
   sqlite3_reset(pStmt);
   return BGS_OK;
 }
+
+int bgs_queue_limits(bgs_engine *pEng, const char *zQueue, char **pzOut) {
+  bgs__queue q;
+  char *z;
+  int rc;
+  if (pEng == NULL || zQueue == NULL || pzOut == NULL) return BGS_MISUSE;
+  *pzOut = NULL;
+  bgs__enter(pEng, -1);
+  rc = bgs__queue_load(pEng, zQueue, &q);
+  if (rc != BGS_OK) return rc;
+  z = sqlite3_mprintf("{\"maxItems\":%lld,\"maxBytes\":%lld,\"maxBodyBytes\":%lld}",
+                      (long long)q.nMaxItems, (long long)q.nMaxBytes, (long long)q.nMaxBodyBytes);
+  if (z == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  rc = bgs__out_text(pEng, (const unsigned char *)z, pzOut);
+  sqlite3_free(z);
+  return rc;
+}

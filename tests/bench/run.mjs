@@ -423,7 +423,8 @@ async function coldStart(s, out) {
           const start = m.timeOrigin - (performance.timeOrigin + t0);
           const at = (k) => (m[k] === undefined ? null : round(start + m[k]));
           out.coldBreakdown.push({ pageOpen, total: round(t1 - t0), workerStart: round(start), script: at('script'),
-            syncEvent: at('sync'), engineReady: at('engineReady'), firstFetch: at('firstFetch') });
+            syncEvent: at('sync'), engineReady: at('engineReady'), firstFetch: at('firstFetch'),
+            ...Object.fromEntries(Object.keys(m).filter((k) => k.startsWith('bgsync:')).map((k) => [k.slice(7), at(k)])) });
         }
         await s.stopWorker();
       }

@@ -90,6 +90,25 @@ TEST(test_queue_answer_escapes_an_install_id_json_would_not_take_raw) {
   bgs_close(pEng);
 }
 
+TEST(test_queue_limits_are_read_back_as_configured) {
+  bgs_engine *pEng = engine_new();
+  char *zOut = NULL;
+  CHECK_OK(bgs_queue_limits(pEng, "q", &zOut));
+  CHECK_EQ_I64(json_int(zOut, "$.maxBodyBytes"), 16777216); /* the default */
+  CHECK_EQ_I64(json_int(zOut, "$.maxItems"), 0);
+  bgs_free(zOut);
+  CHECK_OK(bgs_queue_configure(pEng, "{\"name\":\"q\",\"maxItems\":7,\"maxBytes\":900,\"maxBodyBytes\":300}", 1));
+  CHECK_OK(bgs_queue_limits(pEng, "q", &zOut));
+  CHECK_EQ_I64(json_int(zOut, "$.maxItems"), 7);
+  CHECK_EQ_I64(json_int(zOut, "$.maxBytes"), 900);
+  CHECK_EQ_I64(json_int(zOut, "$.maxBodyBytes"), 300);
+  bgs_free(zOut);
+  CHECK_RC(bgs_queue_limits(pEng, "nowhere", &zOut), BGS_UNKNOWN_QUEUE);
+  CHECK(zOut == NULL);
+  CHECK_RC(bgs_queue_limits(pEng, NULL, &zOut), BGS_MISUSE);
+  bgs_close(pEng);
+}
+
 TEST(test_queue_body_round_trips_bytes) {
   bgs_engine *pEng = engine_new();
   unsigned char aBody[300];

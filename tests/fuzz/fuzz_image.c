@@ -130,6 +130,9 @@ static void check_same(bgs_image *pImg, const unsigned char *aModel, int64_t nMo
   int64_t i;
   if (bgs__image_size(pImg) != nModel) fail(zWhat, (long long)bgs__image_size(pImg), (long long)nModel);
   bgs__image_read(pImg, 0, g_aRead, (size_t)nModel);
+  /* memcmp first: a byte loop is instrumented for coverage at every byte, and this check
+     runs after most ops (it was most of the target's time). */
+  if (memcmp(g_aRead, aModel, (size_t)nModel) == 0) return;
   for (i = 0; i < nModel; i++) {
     if (g_aRead[i] != aModel[i]) {
       fprintf(stderr, "byte %lld of %lld: image %d, model %d\n", (long long)i, (long long)nModel, g_aRead[i], aModel[i]);
@@ -162,8 +165,9 @@ static void check_damage(const Durable *d, Prog *g) {
   if (bgs_image_load(pImg, (uint32_t)i, aCopy, 100, bgs_crc32(aCopy, 100)) != BGS_OK) fail("short chunk", i, 0);
   bgs__image_read(pImg, (int64_t)i * CHUNK, g_aRead2, CHUNK);
   if (memcmp(g_aRead2, aCopy, 100) != 0) fail("short chunk: data", i, 0);
-  for (bit = 100; bit < CHUNK; bit++) {
-    if (g_aRead2[bit] != 0) fail("short chunk: not zero-padded", i, bit);
+  {
+    static const unsigned char aZero[CHUNK];
+    if (memcmp(g_aRead2 + 100, aZero, CHUNK - 100) != 0) fail("short chunk: not zero-padded", i, 0);
   }
   bgs_image_free(pImg);
 }

@@ -95,6 +95,19 @@ describe('Engine', () => {
     });
   });
 
+  describe('queue limits', () => {
+    it('reads the limits the engine applies, also right after a failed flush', async () => {
+      const { engine, store } = await openEngine();
+      expect(await engine.queueLimits('outbox')).toMatchObject({ maxBodyBytes: 16 * 1024 * 1024 });
+      store.failNext(Object.assign(new Error('full'), { name: 'QuotaExceededError' }));
+      await expect(engine.enqueue(post('lost'))).rejects.toMatchObject({ code: 'storage-quota' });
+      // The engine is reopening from the store: the read waits for it instead of failing.
+      expect(await engine.queueLimits('outbox')).toMatchObject({ maxBodyBytes: 16 * 1024 * 1024 });
+      await expect(engine.queueLimits('nowhere')).rejects.toMatchObject({ code: 'unknown-queue' });
+      await engine.close();
+    });
+  });
+
   describe('bad input', () => {
     it.each([
       [{ queue: 'outbox', method: 'POST', url: '/relative' }, 'invalid-url'],

@@ -125,5 +125,25 @@ for (const [name, setup, skip] of BACKENDS) {
       expect(await open().list()).toEqual([]);
       await engine.close();
     });
+
+    it('refuses a body over maxBodyBytes before it writes a byte of it', async () => {
+      const open = setup();
+      const blobs = open();
+      const puts = [];
+      const put = blobs.put.bind(blobs);
+      blobs.put = (id, body) => {
+        puts.push(id);
+        return put(id, body);
+      };
+      const engine = await Engine.open(module, new MemoryStore(), opts(blobs, { largeBodyBytes: 100, queues: [{ name: 'outbox', maxBodyBytes: 1000 }] }));
+      await expect(engine.enqueue(post('too-big'), new Uint8Array(5000))).rejects.toMatchObject({ code: 'body-too-large' });
+      await expect(engine.enqueue({ ...post('nowhere'), queue: 'nowhere' }, new Uint8Array(5000))).rejects.toMatchObject({ code: 'unknown-queue' });
+      expect(puts).toEqual([]);
+      // At the limit it is stored (outside the pages) as before.
+      await engine.enqueue(post('fits'), new Uint8Array(1000));
+      expect(puts).toHaveLength(1);
+      expect(engine.items({}).map((i) => i.url)).toEqual(['https://api.test/fits']);
+      await engine.close();
+    });
   });
 }
