@@ -63,7 +63,18 @@ async function launchPersistent(userDataDir, path) {
 }
 
 // 10 000 is the protocol's largest page (web/protocol.js), enough for 20 bursts of 500.
-const keysIn = async (s) => new Set((await s.call((c) => c.items({ limit: 10000 }))).map((i) => i.key));
+// The page's client times out after 1.5 s (for the bursts), and a listing right after a
+// stop first waits for a cold start over the whole store: on a loaded machine that can
+// take longer, so a timed-out listing is asked again (a read; at most 5 times).
+const keysIn = async (s) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return new Set((await s.call((c) => c.items({ limit: 10000 }))).map((i) => i.key));
+    } catch (err) {
+      if (err.code !== 'timeout' || attempt === 5) throw err;
+    }
+  }
+};
 // An acknowledged item is kept when the store lists it or the server applied it: the worker
 // replays while the bursts run, and delivered items beyond the queue's keepDone leave the
 // listing as history (they are not lost, they arrived).
