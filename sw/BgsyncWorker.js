@@ -336,10 +336,21 @@ export class BgsyncWorker {
    */
   requestSync(queue) {
     if (this.hasBackgroundSync()) {
-      this.scope.registration.sync.register(syncTag(queue)).catch((err) => {
-        this.log.warn(`bgsync: sync.register failed (${err?.name}); replaying now`);
-        this.sync(queue, { trigger: 'enqueue' }).catch(() => undefined);
-      });
+      // One registration per queue for the calls of one task: the enqueues one flush made
+      // durable resume together, and each registration is a round trip to the browser
+      // (a burst of 1000 enqueues made 1000 of them). Every item is durable before the
+      // register call that covers it is made, so its sync event still finds it.
+      this._syncTags ??= new Set();
+      if (!this._syncTags.has(queue)) {
+        this._syncTags.add(queue);
+        queueMicrotask(() => {
+          this._syncTags.delete(queue);
+          this.scope.registration.sync.register(syncTag(queue)).catch((err) => {
+            this.log.warn(`bgsync: sync.register failed (${err?.name}); replaying now`);
+            this.sync(queue, { trigger: 'enqueue' }).catch(() => undefined);
+          });
+        });
+      }
       return 'registered';
     }
     this.sync(queue, { trigger: 'enqueue' }).catch(() => undefined);

@@ -1,0 +1,73 @@
+/**
+ * Sync registrations of a burst: BgsyncWorker asks the Background Sync API for one `sync`
+ * per queue per flush, not one per enqueue (each registration is a round trip to the
+ * browser), and every registration comes after the items it covers are durable.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BgsyncWorker } from '../../sw/BgsyncWorker.js';
+import { syncTag } from '../../web/protocol.js';
+import { WASM_DIR } from './support/loadWasm.js';
+
+const ORIGIN = 'https://app.test';
+
+function setup(wasmModule) {
+  const registered = []; // {tag, stored}: what the engine held when each register was made
+  let worker;
+  const scope = {
+    location: new URL(`${ORIGIN}/sw.js`),
+    addEventListener() {},
+    fetch: async () => {
+      throw new TypeError('offline');
+    },
+    SyncManager: function SyncManager() {},
+    registration: {
+      sync: {
+        register: async (tag) => {
+          const engine = await worker.engine();
+          registered.push({ tag, stored: engine.items({ limit: 10000 }).length });
+        },
+      },
+    },
+  };
+  worker = new BgsyncWorker({ queues: [{ name: 'default' }, { name: 'other' }], storage: 'memory', wasmModule, blobStore: false });
+  worker.listen(scope);
+  return { worker, registered };
+}
+
+let wasmModule;
+beforeAll(async () => {
+  wasmModule = await WebAssembly.compile(readFileSync(join(WASM_DIR, 'bgsync-engine.wasm')));
+});
+
+describe('sync registrations', () => {
+  it('asks once per queue for the enqueues one flush made durable, after they are stored', async () => {
+    const { worker, registered } = setup(wasmModule);
+    await worker.engine();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => worker.enqueue({ url: `${ORIGIN}/api/n${i}`, body: `{"i":${i}}` })),
+    );
+    expect(results.every((r) => r.syncRequested === 'registered')).toBe(true);
+    await new Promise((r) => setTimeout(r, 0)); // the registrations made after the last resume
+    expect(registered.length).toBeGreaterThan(0);
+    expect(registered.length).toBeLessThan(10); // group commits, not 50 round trips
+    expect(registered.every((r) => r.tag === syncTag('default'))).toBe(true);
+    expect(registered.at(-1).stored).toBe(50);
+  });
+
+  it('asks for each queue that got work, and again for a later enqueue', async () => {
+    const { worker, registered } = setup(wasmModule);
+    await worker.engine();
+    await Promise.all([
+      worker.enqueue({ url: `${ORIGIN}/api/a`, queue: 'default' }),
+      worker.enqueue({ url: `${ORIGIN}/api/b`, queue: 'other' }),
+    ]);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(new Set(registered.map((r) => r.tag))).toEqual(new Set([syncTag('default'), syncTag('other')]));
+    const before = registered.length;
+    await worker.enqueue({ url: `${ORIGIN}/api/c`, queue: 'default' });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(registered.length).toBe(before + 1);
+    expect(registered.at(-1)).toEqual({ tag: syncTag('default'), stored: 3 });
+  });
+});
