@@ -115,6 +115,7 @@ export class BgsyncWorker {
     this.diagnostics = { ignoredMessages: 0, lastIgnoredReason: null };
     // Tells one life of the worker from the next (a page can see that the worker restarted).
     this.instanceId = Math.random().toString(36).slice(2, 10);
+    this._asked = new Set(); // queues replayed or with a sync requested in this life
   }
 
   /** The engine, opened on first use (module load + store load). */
@@ -203,15 +204,23 @@ export class BgsyncWorker {
 
   /** Opens the engine; without Background Sync, start is a replay trigger. */
   _start() {
-    const start = this.engine().then((engine) => {
+    const start = this.engine().then(async (engine) => {
       if (!this.hasBackgroundSync()) return this.syncAll('start');
+      // After the task that opened the engine: a worker woken by a `sync` event sends its
+      // first request before this reads the status of every queue (the first calls into
+      // the module are its slowest: the code is compiled as it is first run).
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.retired) return undefined;
       // A tag registered before a browser restart may be gone while its items are not:
       // ask again for every queue with work ready now (due retries and expired leases
       // count as pending). Items still backing off wait for the browser's own retry of
       // the sync that left them, so a start never schedules a wake-up loop.
+      // A queue this life already replays or asked a sync for is left alone: asking again
+      // while its run goes on would make the browser fire another `sync` right after it,
+      // a second run against a server that just failed the first.
       const queues = engine.status().queues ?? {};
       for (const [queue, counts] of Object.entries(queues)) {
-        if (counts.pending > 0) this.requestSync(queue);
+        if (counts.pending > 0 && !this._asked.has(queue)) this.requestSync(queue);
       }
       return undefined;
     });
@@ -335,6 +344,7 @@ export class BgsyncWorker {
    * API is missing. Returns 'registered' | 'replaying' | 'failed'.
    */
   requestSync(queue) {
+    this._asked.add(queue);
     if (this.hasBackgroundSync()) {
       // One registration per queue for the calls of one task: the enqueues one flush made
       // durable resume together, and each registration is a round trip to the browser
@@ -366,6 +376,7 @@ export class BgsyncWorker {
    */
   sync(queue, { trigger = 'manual', budgetMs = this.options.eventBudgetMs } = {}) {
     if (!this.queueNames.includes(queue)) return Promise.reject(new BgsyncError('unknown-queue', queue));
+    this._asked.add(queue);
     const running = this.runs.get(queue);
     if (running) {
       running.again = true; // something new may be ready: the current run looks once more

@@ -6,12 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BgsyncWorker } from '../../sw/BgsyncWorker.js';
+import { MemoryStore } from '../../sw/storage/MemoryStore.js';
 import { syncTag } from '../../web/protocol.js';
 import { WASM_DIR } from './support/loadWasm.js';
 
 const ORIGIN = 'https://app.test';
 
-function setup(wasmModule) {
+function setup(wasmModule, storage = 'memory') {
   const registered = []; // {tag, stored}: what the engine held when each register was made
   let worker;
   const scope = {
@@ -30,7 +31,7 @@ function setup(wasmModule) {
       },
     },
   };
-  worker = new BgsyncWorker({ queues: [{ name: 'default' }, { name: 'other' }], storage: 'memory', wasmModule, blobStore: false });
+  worker = new BgsyncWorker({ queues: [{ name: 'default' }, { name: 'other' }], storage, wasmModule, blobStore: false });
   worker.listen(scope);
   return { worker, registered };
 }
@@ -69,5 +70,28 @@ describe('sync registrations', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(registered.length).toBe(before + 1);
     expect(registered.at(-1)).toEqual({ tag: syncTag('default'), stored: 3 });
+  });
+
+  it('a start asks again for a queue with pending items (a tag lost in a browser restart)', async () => {
+    const store = new MemoryStore();
+    const first = setup(wasmModule, store);
+    await first.worker.enqueue({ url: `${ORIGIN}/api/kept` });
+    const { worker, registered } = setup(wasmModule, store); // the next life, same store
+    await worker.engine();
+    await new Promise((r) => setTimeout(r, 5)); // the start's check runs after the open
+    expect(registered).toEqual([{ tag: syncTag('default'), stored: 1 }]);
+  });
+
+  it('a start does not ask again for a queue this life already replays', async () => {
+    const store = new MemoryStore();
+    const first = setup(wasmModule, store);
+    await first.worker.enqueue({ url: `${ORIGIN}/api/kept` });
+    const { worker, registered } = setup(wasmModule, store);
+    // Woken by its sync event: the replay starts before the start's check. Its budget is
+    // spent at once, so the item is still pending when the check looks.
+    await worker.sync('default', { trigger: 'sync', budgetMs: 0 });
+    expect((await worker.engine()).status('default').counts.pending).toBe(1);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(registered).toEqual([]);
   });
 });
