@@ -4,7 +4,6 @@
  * so a failed call leaves nothing behind and the host's flush after it sees whole
  * transactions only.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,7 +154,8 @@ int bgs_open(bgs_image *pImg, const bgs_config *pCfg, bgs_time now, bgs_engine *
   pEng->cfg.zInstallId = NULL;
   if (pEng->cfg.nLeaseMs <= 0) pEng->cfg.nLeaseMs = 60000;
   if (pEng->cfg.nMaxAttemptLog <= 0) pEng->cfg.nMaxAttemptLog = 1000;
-  snprintf(pEng->zName, sizeof(pEng->zName), "/bgs-image-%u", ++g_nOpened);
+  /* SQLite's printf, not libc's: the module then carries no libc printf (8 KB of wasm). */
+  sqlite3_snprintf((int)sizeof(pEng->zName), pEng->zName, "/bgs-image-%u", ++g_nOpened);
   rc = bgs__vfs_register(pEng->zName, pImg);
   if (rc != BGS_OK) {
     pEng->zName[0] = 0;
@@ -163,7 +163,7 @@ int bgs_open(bgs_image *pImg, const bgs_config *pCfg, bgs_time now, bgs_engine *
     return rc;
   }
   bgs__vfs_set_now(now);
-  snprintf(zUri, sizeof(zUri), "%s", pEng->zName);
+  sqlite3_snprintf((int)sizeof(zUri), zUri, "%s", pEng->zName);
   if (sqlite3_open_v2(zUri, &pEng->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "bgs-mirror") !=
       SQLITE_OK) {
     rc = pEng->db ? bgs__sqlerr(pEng) : BGS_NOMEM;
