@@ -87,7 +87,7 @@ describe('sync registrations', () => {
     const first = setup(wasmModule, store);
     await first.worker.enqueue({ url: `${ORIGIN}/api/kept` });
     const { worker, registered } = setup(wasmModule, store);
-    // Woken by its sync event: the replay starts before the start's check. Its budget is
+    // Woken by its sync event: the replay starts before the engine opens. Its budget is
     // spent at once, so the item is still pending when the check looks.
     await worker.sync('default', { trigger: 'sync', budgetMs: 0 });
     expect((await worker.engine()).status('default').counts.pending).toBe(1);
