@@ -116,6 +116,7 @@ export class BgsyncWorker {
     // Tells one life of the worker from the next (a page can see that the worker restarted).
     this.instanceId = Math.random().toString(36).slice(2, 10);
     this._asked = new Set(); // queues replayed or with a sync requested in this life
+    this._syncTags = new Set(); // queues whose sync registration waits for the end of the task
   }
 
   /** The engine, opened on first use (module load + store load). */
@@ -289,9 +290,10 @@ export class BgsyncWorker {
       }
     }
     const engine = await this.engine();
-    // A text body has at least as many UTF-8 bytes as UTF-16 units: one over the limit in
-    // units is refused before it is encoded (17 MiB of text took 0.7 s to encode here).
-    if (typeof args.body === 'string') {
+    // A text body has at least as many UTF-8 bytes as UTF-16 units: a long one over the
+    // limit in units is refused before it is encoded (17 MiB of text took 0.7 s to encode
+    // here). A short one costs little to encode, and the engine refuses it the same way.
+    if (typeof args.body === 'string' && args.body.length > engine.largeBodyBytes) {
       const { maxBodyBytes } = await engine.queueLimits(meta.queue);
       if (args.body.length > maxBodyBytes) {
         throw new BgsyncError('body-too-large', `a text body of ${args.body.length} characters; queue '${meta.queue}' allows ${maxBodyBytes} bytes`);
@@ -347,7 +349,6 @@ export class BgsyncWorker {
       // durable resume together, and each registration is a round trip to the browser
       // (a burst of 1000 enqueues made 1000 of them). Every item is durable before the
       // register call that covers it is made, so its sync event still finds it.
-      this._syncTags ??= new Set();
       if (!this._syncTags.has(queue)) {
         this._syncTags.add(queue);
         queueMicrotask(() => {

@@ -224,22 +224,6 @@ static int rule_for(Merge *m, const char *zPath) {
   return eRule;
 }
 
-static void append_json_string(sqlite3_str *p, const char *z) {
-  const unsigned char *s;
-  sqlite3_str_appendchar(p, 1, '"');
-  for (s = (const unsigned char *)z; *s; s++) {
-    if (*s == '"' || *s == '\\') {
-      sqlite3_str_appendchar(p, 1, '\\');
-      sqlite3_str_appendchar(p, 1, (char)*s);
-    } else if (*s < 0x20) {
-      sqlite3_str_appendf(p, "\\u%04x", *s);
-    } else {
-      sqlite3_str_appendchar(p, 1, (char)*s);
-    }
-  }
-  sqlite3_str_appendchar(p, 1, '"');
-}
-
 static int merge_object(Merge *m, const char *zPath, const char *zB, const char *zL,
                         const char *zR, int nDepth, sqlite3_str *pOut);
 
@@ -277,7 +261,7 @@ static int merge_both_changed(Merge *m, const char *zPath, const Member *p, int 
     *pzValue = p->zR;
     if (eRule == BGS__RULE_UNRESOLVABLE) {
       if (m->nConflict++ > 0) sqlite3_str_appendchar(m->pConflicts, 1, ',');
-      append_json_string(m->pConflicts, zPath);
+      bgs__json_append_string(m->pConflicts, zPath);
     }
   }
   return BGS_OK;
@@ -314,7 +298,7 @@ static int merge_object(Merge *m, const char *zPath, const char *zB, const char 
     }
     if (rc == BGS_OK && zValue != NULL) {
       if (nOut++ > 0) sqlite3_str_appendchar(pOut, 1, ',');
-      append_json_string(pOut, p->zKey);
+      bgs__json_append_string(pOut, p->zKey);
       sqlite3_str_appendchar(pOut, 1, ':');
       sqlite3_str_appendall(pOut, zValue);
     }
