@@ -21,6 +21,7 @@
  */
 import { BgsyncError } from '../web/BgsyncError.js';
 import {
+  MAX_BATCH_CALLS,
   PROTOCOL_VERSION,
   PULL_TAG,
   isPlainObject,
@@ -652,11 +653,29 @@ export class BgsyncWorker {
       }
       return;
     }
-    const work = this._handle(checked.type, checked.args, event).then(
-      (result) => port.postMessage({ bgsync: PROTOCOL_VERSION, ok: true, result }),
-      (err) => port.postMessage({ bgsync: PROTOCOL_VERSION, ok: false, error: asBgsyncError(err).toJSON() }),
+    if (checked.type !== 'batch') {
+      event.waitUntil?.(this._answer(port, this._handle(checked.type, checked.args, event)));
+      return;
+    }
+    // The calls of one page task: started in order (as separate messages would be), each
+    // answered on the port when it ends. A call that fails validation is ignored alone.
+    const work = checked.args.calls.map((call, index) => {
+      if (call.reason) {
+        this._ignore(`batch call ${index}: ${call.reason}`);
+        return undefined;
+      }
+      return this._answer(port, this._handle(call.type, call.args, event), index);
+    });
+    event.waitUntil?.(Promise.all(work));
+  }
+
+  /** Posts the outcome of one call on its reply port (index: its place in a batch). */
+  _answer(port, work, index) {
+    const tag = index === undefined ? {} : { index };
+    return work.then(
+      (result) => port.postMessage({ bgsync: PROTOCOL_VERSION, ok: true, result, ...tag }),
+      (err) => port.postMessage({ bgsync: PROTOCOL_VERSION, ok: false, error: asBgsyncError(err).toJSON(), ...tag }),
     );
-    event.waitUntil?.(work);
   }
 
   async _handle(type, args) {
@@ -667,6 +686,7 @@ export class BgsyncWorker {
           instanceId: this.instanceId,
           queues: this.queueNames,
           backgroundSync: this.hasBackgroundSync(),
+          batch: MAX_BATCH_CALLS,
           diagnostics: { ...this.diagnostics },
         };
       case 'enqueue':

@@ -1,7 +1,7 @@
 /**
  * SyncClient -- the page side of bgsync. It never loads the engine: every call is a
  * message to the service worker (web/protocol.js) over a MessageChannel, answered on that
- * channel; the worker's broadcasts arrive as events on this EventTarget:
+ * channel (calls of one task share one message: web/WorkerRequests.js); the worker's broadcasts arrive as events on this EventTarget:
  *   progress {queue, done, total}, status {counts, state, ...}, completed, failed,
  *   conflict, dead, auth, pulled.
  *
@@ -14,6 +14,7 @@
  */
 import { BgsyncError } from './BgsyncError.js';
 import { EVENT_TYPES, PROTOCOL_VERSION, PULL_TAG } from './protocol.js';
+import { WorkerRequests, withTimeout } from './WorkerRequests.js';
 
 const DEFAULTS = Object.freeze({ timeoutMs: 30_000, readyTimeoutMs: 30_000, fallbackIntervalMs: 60_000 });
 
@@ -28,6 +29,7 @@ export class SyncClient extends EventTarget {
     this.container = options.serviceWorker ?? globalThis.navigator?.serviceWorker;
     this.baseUrl = options.baseUrl ?? globalThis.location?.href;
     this._ready = null;
+    this._requests = new WorkerRequests({ timeoutMs: this.options.timeoutMs });
     this._fallbackTimer = null;
     this._listeners = [];
     if (this.container) {
@@ -167,27 +169,7 @@ export class SyncClient extends EventTarget {
   /** Sends one request and waits for its answer. Type and args follow web/protocol.js. */
   async _request(type, args) {
     const worker = type === 'hello' ? this.worker : await this.ready();
-    const channel = new MessageChannel();
-    const answer = new Promise((resolve, reject) => {
-      channel.port1.onmessage = (e) => {
-        const msg = e.data;
-        if (!msg || msg.bgsync !== PROTOCOL_VERSION) {
-          reject(new BgsyncError('protocol-mismatch', `worker answered with protocol ${String(msg?.bgsync)}`));
-        } else if (msg.ok) resolve(msg.result);
-        else reject(BgsyncError.fromJSON(msg.error));
-      };
-    });
-    try {
-      worker.postMessage({ bgsync: PROTOCOL_VERSION, type, args }, [channel.port2]);
-    } catch (err) {
-      if (err?.name === 'DataCloneError') throw new BgsyncError('unclonable-body', err.message, { cause: err });
-      throw err;
-    }
-    try {
-      return await withTimeout(answer, this.options.timeoutMs, 'timeout', type);
-    } finally {
-      channel.port1.close();
-    }
+    return this._requests.send(worker, type, args, { batch: type !== 'hello' && Boolean(this.info?.batch) });
   }
 
   _onBroadcast(e) {
@@ -215,14 +197,6 @@ export class SyncClient extends EventTarget {
       doc?.removeEventListener('visibilitychange', onVisible);
     });
   }
-}
-
-function withTimeout(promise, ms, code, detail) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new BgsyncError(code, detail)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function normalizeHeaders(headers) {

@@ -109,8 +109,9 @@ export interface SyncClientEventMap {
 
 export declare class SyncClient extends EventTarget {
   constructor(options?: SyncClientOptions);
-  /** The worker's hello: {protocol, instanceId, queues, backgroundSync, diagnostics}. */
-  info?: { protocol: number; instanceId: string; queues: string[]; backgroundSync: boolean };
+  /** The worker's hello: {protocol, instanceId, queues, backgroundSync, batch, diagnostics}.
+   *  batch: how many calls one message may carry (calls made in one task share a message). */
+  info?: { protocol: number; instanceId: string; queues: string[]; backgroundSync: boolean; batch?: number };
   ready(): Promise<ServiceWorker>;
   /** Resolves once the item is durable in the worker's store. */
   enqueue(request: EnqueueRequest): Promise<{ id: number; key: string }>;

@@ -6,6 +6,9 @@
  *   {bgsync: PROTOCOL_VERSION, type: <one of REQUEST_TYPES>, args: {...}}
  * Response (on that port):
  *   {bgsync: PROTOCOL_VERSION, ok: true, result} | {bgsync: PROTOCOL_VERSION, ok: false, error: BgsyncError JSON}
+ * Batch (page → worker, to a worker whose hello said `batch`): the calls made in one task,
+ *   {bgsync, type: 'batch', args: {calls: [{type, args}, ...]}} (at most MAX_BATCH_CALLS),
+ *   each answered on the one port as it ends, with its position: {..., index: i}.
  * Broadcast (worker → every window client, through client.postMessage):
  *   {bgsync: PROTOCOL_VERSION, event: <one of EVENT_TYPES>, detail: {...}}
  *
@@ -31,7 +34,13 @@ export const REQUEST_TYPES = Object.freeze([
   'releaseAuth',
   'attempts',
   'testClock',
+  'batch',
 ]);
+
+/** Calls one batch message may carry; SyncClient sends more as several batches. */
+export const MAX_BATCH_CALLS = 1000;
+/** What a batch may not contain: the greeting, nor another batch. */
+const UNBATCHABLE = Object.freeze(['hello', 'batch']);
 
 export const EVENT_TYPES = Object.freeze([
   'progress',
@@ -157,6 +166,19 @@ export function validateRequest(msg) {
     case 'testClock':
       if (!Number.isFinite(args.offsetMs)) return fail('offsetMs');
       return { type: msg.type, args };
+    case 'batch': {
+      const calls = args.calls;
+      if (!Array.isArray(calls) || calls.length === 0 || calls.length > MAX_BATCH_CALLS) return fail('calls');
+      // Each call is checked alone: a bad one is left out ({reason}), the others still run.
+      return {
+        type: msg.type,
+        args: {
+          calls: calls.map((call) => (isPlainObject(call) && UNBATCHABLE.includes(call.type)
+            ? { reason: `${call.type} in a batch` }
+            : validateRequest({ bgsync: PROTOCOL_VERSION, type: call?.type, args: call?.args }))),
+        },
+      };
+    }
     default:
       return { type: msg.type, args };
   }

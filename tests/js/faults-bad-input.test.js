@@ -17,87 +17,18 @@
  *    answer, so SyncClient rejects with 'timeout' after its timeoutMs. Reported as a gap:
  *    the page learns "timeout" where "bad-message" would be true (see the issue report).
  */
-import { BgsyncWorker } from '../../sw/BgsyncWorker.js';
-import { SyncClient } from '../../web/SyncClient.js';
+import { ORIGIN, pageAndWorker } from './support/pageAndWorker.js';
 import { WASM_DIR } from './support/loadWasm.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ORIGIN = 'https://app.test';
 const CLIENT_TIMEOUT_MS = 1500; // each ignored request costs this long (see the file comment)
-
-/**
- * A structured clone made in this realm (Node's structuredClone returns objects of the
- * outer realm, whose prototypes the worker's isPlainObject would rightly refuse).
- */
-function cloneHere(v) {
-  if (v === null || typeof v !== 'object') return v;
-  if (v instanceof ArrayBuffer || Object.prototype.toString.call(v) === '[object ArrayBuffer]') return v.slice(0);
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
-  if (v instanceof Date) return new Date(v.getTime());
-  if (Array.isArray(v)) return v.map(cloneHere);
-  const out = {};
-  for (const k of Object.keys(v)) Object.defineProperty(out, k, { value: cloneHere(v[k]), enumerable: true, writable: true, configurable: true });
-  return out;
-}
-
-/** A worker scope and a container that deliver messages like a browser. */
-function setup(wasmModule) {
-  const scope = {
-    location: new URL(`${ORIGIN}/sw.js`),
-    addEventListener() {},
-    fetch: async () => {
-      throw new TypeError('offline');
-    },
-  };
-  const logs = [];
-  const worker = new BgsyncWorker({
-    queues: [{ name: 'default' }],
-    storage: 'memory',
-    wasmModule,
-    blobStore: false,
-    logger: { warn: (m) => logs.push(m), info: () => {} },
-  });
-  worker.listen(scope);
-  const replies = [];
-  const deliver = (data, { port, origin = ORIGIN, sourceUrl = `${ORIGIN}/page` } = {}) => {
-    worker._onMessage({ data, origin, source: { url: sourceUrl }, ports: port ? [port] : [], waitUntil() {} });
-  };
-  const active = {
-    postMessage(msg, transfer = []) {
-      // A browser clones the message before it leaves the page.
-      let data;
-      try {
-        structuredClone(msg); // throws where a browser's postMessage throws
-        data = cloneHere(msg);
-      } catch (err) {
-        throw new DOMException(err.message, 'DataCloneError');
-      }
-      const port = transfer.find((x) => typeof x?.postMessage === 'function');
-      if (port) {
-        const onAnswer = port.postMessage.bind(port);
-        port.postMessage = (m) => {
-          replies.push(m);
-          onAnswer(m);
-        };
-      }
-      deliver(data, { port });
-    },
-  };
-  const container = {
-    ready: Promise.resolve({ active }),
-    addEventListener() {},
-    removeEventListener() {},
-  };
-  const client = new SyncClient({ serviceWorker: container, baseUrl: `${ORIGIN}/page`, timeoutMs: CLIENT_TIMEOUT_MS });
-  return { worker, client, deliver, logs, replies };
-}
 
 let wasmModule;
 let t;
 beforeAll(async () => {
   wasmModule = await WebAssembly.compile(readFileSync(join(WASM_DIR, 'bgsync-engine.wasm')));
-  t = setup(wasmModule);
+  t = pageAndWorker(wasmModule, { timeoutMs: CLIENT_TIMEOUT_MS });
   await t.client.ready();
   // Something in the queue, so "no change" is a real comparison.
   await t.client.enqueue({ url: '/api/notes', body: { first: true }, entity: 'note:1' });
@@ -209,6 +140,13 @@ const RAW_CASES = [
   ['args with a __proto__ key', { bgsync: 1, type: 'enqueue', args: JSON.parse(`{"__proto__": {"polluted": 1}, "queue": "default", "method": "POST", "url": "${ORIGIN}/api/p", "headers": {}}`) }, 'ok'],
   ['enqueue args with a class instance body', { bgsync: 1, type: 'enqueue', args: { queue: 'default', method: 'POST', url: `${ORIGIN}/api/x`, body: new Date() } }, 'ignored'],
   ['testClock when it is not enabled', { bgsync: 1, type: 'testClock', args: { offsetMs: 1e12 } }, 'bad-message'],
+  ['batch whose calls is not an array', { bgsync: 1, type: 'batch', args: { calls: { 0: { type: 'status' } } } }, 'ignored'],
+  ['batch of no calls', { bgsync: 1, type: 'batch', args: { calls: [] } }, 'ignored'],
+  ['batch of 1001 calls', { bgsync: 1, type: 'batch', args: { calls: Array.from({ length: 1001 }, () => ({ type: 'status' })) } }, 'ignored'],
+  ['batch holding a hello', { bgsync: 1, type: 'batch', args: { calls: [{ type: 'hello' }] } }, 'ignored'],
+  ['batch holding a batch', { bgsync: 1, type: 'batch', args: { calls: [{ type: 'batch', args: { calls: [{ type: 'status' }] } }] } }, 'ignored'],
+  ['batch holding a bad enqueue', { bgsync: 1, type: 'batch', args: { calls: [{ type: 'enqueue', args: { queue: 'default', method: 'TRACE', url: `${ORIGIN}/api/x` } }] } }, 'ignored'],
+  ['batch holding null', { bgsync: 1, type: 'batch', args: { calls: [null] } }, 'ignored'],
 ];
 
 describe('Bad raw messages (BgsyncWorker._onMessage)', () => {
