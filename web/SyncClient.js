@@ -13,7 +13,7 @@
  * `fallbackIntervalMs` while visible.
  */
 import { BgsyncError } from './BgsyncError.js';
-import { EVENT_TYPES, PROTOCOL_VERSION, PULL_TAG } from './protocol.js';
+import { EVENT_TYPES, PROTOCOL_VERSION, PULL_TAG, validateRequest } from './protocol.js';
 import { WorkerRequests, withTimeout } from './WorkerRequests.js';
 
 const DEFAULTS = Object.freeze({ timeoutMs: 30_000, readyTimeoutMs: 30_000, fallbackIntervalMs: 60_000 });
@@ -168,6 +168,10 @@ export class SyncClient extends EventTarget {
 
   /** Sends one request and waits for its answer. Type and args follow web/protocol.js. */
   async _request(type, args) {
+    // The worker ignores a request that fails these checks (it answers nothing a forger
+    // could learn from), so the page applies them first: a typed error now, not a timeout.
+    const checked = validateRequest({ bgsync: PROTOCOL_VERSION, type, args });
+    if (checked.reason) throw new BgsyncError('invalid-argument', checked.reason);
     const worker = type === 'hello' ? this.worker : await this.ready();
     return this._requests.send(worker, type, args, { batch: type !== 'hello' && Boolean(this.info?.batch) });
   }

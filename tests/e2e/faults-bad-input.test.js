@@ -1,9 +1,9 @@
 /**
  * Bad input from pages in real Chromium: a table of malformed SyncClient calls and raw
  * messages posted at the worker, run in the page. Each has a defined outcome -- a typed
- * BgsyncError code, or 'timeout' where the worker ignores a request that fails
- * web/protocol.js validation (a gap reported with tests/js/faults-bad-input.test.js) --
- * and leaves the queue as it was (items compared before and after, no request reaches
+ * BgsyncError code: 'invalid-argument' from the page itself for a call that fails
+ * web/protocol.js validation (the worker would ignore it, unanswered) -- and leaves the
+ * queue as it was (items compared before and after, no request reaches
  * the API). The same table runs in Node in tests/js/faults-bad-input.test.js; here the
  * browser's own structured clone, URL parser and MessagePort are in the loop.
  */
@@ -42,15 +42,15 @@ const CASES = [
   ['discardDead of an unknown id', (c) => c.discardDead(987654), 'not-found'],
   ['resolveConflict of an unknown id', (c) => c.resolveConflict(987654, { keep: 'local' }), 'not-found'],
   ['status of an unknown queue', (c) => c.status('nope'), 'unknown-queue'],
-  ['unknown method', (c) => c.enqueue({ url: '/api/x', method: 'FOO' }), 'timeout'],
-  ['unknown priority', (c) => c.enqueue({ url: '/api/x', priority: 'urgent' }), 'timeout'],
-  ['header value with CRLF', (c) => c.enqueue({ url: '/api/x', headers: { 'x-a': 'a\r\nInjected: 1' } }), 'timeout'],
-  ['header name with a space', (c) => c.enqueue({ url: '/api/x', headers: { 'bad name': '1' } }), 'timeout'],
-  ['entity of 300 characters', (c) => c.enqueue({ url: '/api/x', entity: 'e'.repeat(300) }), 'timeout'],
-  ['url of 9000 characters', (c) => c.enqueue({ url: `/api/${'u'.repeat(9000)}` }), 'timeout'],
-  ['editedAt Infinity', (c) => c.enqueue({ url: '/api/x', editedAt: Infinity }), 'timeout'],
-  ['retryDead of id 1.5', (c) => c.retryDead(1.5), 'timeout'],
-  ['items limit 10001', (c) => c.items({ limit: 10_001 }), 'timeout'],
+  ['unknown method', (c) => c.enqueue({ url: '/api/x', method: 'FOO' }), 'invalid-argument'],
+  ['unknown priority', (c) => c.enqueue({ url: '/api/x', priority: 'urgent' }), 'invalid-argument'],
+  ['header value with CRLF', (c) => c.enqueue({ url: '/api/x', headers: { 'x-a': 'a\r\nInjected: 1' } }), 'invalid-argument'],
+  ['header name with a space', (c) => c.enqueue({ url: '/api/x', headers: { 'bad name': '1' } }), 'invalid-argument'],
+  ['entity of 300 characters', (c) => c.enqueue({ url: '/api/x', entity: 'e'.repeat(300) }), 'invalid-argument'],
+  ['url of 9000 characters', (c) => c.enqueue({ url: `/api/${'u'.repeat(9000)}` }), 'invalid-argument'],
+  ['editedAt Infinity', (c) => c.enqueue({ url: '/api/x', editedAt: Infinity }), 'invalid-argument'],
+  ['retryDead of id 1.5', (c) => c.retryDead(1.5), 'invalid-argument'],
+  ['items limit 10001', (c) => c.items({ limit: 10_001 }), 'invalid-argument'],
   // Raw messages: another protocol version is answered, the rest is dropped.
   ['raw: protocol version 99', (c) => new Promise((resolve, reject) => {
     const ch = new MessageChannel();

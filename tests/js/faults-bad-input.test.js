@@ -9,20 +9,21 @@
  * Object.prototype is untouched.
  *
  * Defined outcomes (what this table pins down):
- *  - the page side refuses what it can check itself: invalid-url, unclonable-body;
+ *  - the page side refuses what it can check itself: invalid-url, unclonable-body, and
+ *    invalid-argument for a call that fails validateRequest (web/protocol.js);
  *  - the worker answers typed errors for well-formed requests it cannot take:
  *    origin-not-allowed, invalid-url, unknown-queue, body-too-large, invalid-argument,
  *    not-found, protocol-mismatch (another protocol version);
- *  - the worker IGNORES a request that fails validateRequest (web/protocol.js): it sends no
- *    answer, so SyncClient rejects with 'timeout' after its timeoutMs. Reported as a gap:
- *    the page learns "timeout" where "bad-message" would be true (see the issue report).
+ *  - the worker IGNORES a raw message that fails validateRequest: no answer, a logged
+ *    reason (RAW_CASES). SyncClient never sends one: it checks its calls first, so the page
+ *    gets invalid-argument at once instead of a timeout.
  */
 import { ORIGIN, pageAndWorker } from './support/pageAndWorker.js';
 import { WASM_DIR } from './support/loadWasm.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CLIENT_TIMEOUT_MS = 1500; // each ignored request costs this long (see the file comment)
+const CLIENT_TIMEOUT_MS = 1500; // an unanswered call would fail after this long
 
 let wasmModule;
 let t;
@@ -73,21 +74,21 @@ const CLIENT_CASES = [
   ['resolveConflict of an unknown id', (c) => c.resolveConflict(999_999, { keep: 'local' }), 'not-found'],
   ['status of an unknown queue', (c) => c.status('nope'), 'unknown-queue'],
   ['syncNow of an unknown queue', (c) => c.syncNow('nope'), 'unknown-queue'],
-  // Refused by validateRequest: the worker does not answer (see the file comment).
-  ['unknown method', (c) => c.enqueue({ url: '/api/x', method: 'FOO' }), 'timeout'],
-  ['TRACE method', (c) => c.enqueue({ url: '/api/x', method: 'TRACE' }), 'timeout'],
-  ['unknown priority', (c) => c.enqueue({ url: '/api/x', priority: 'urgent' }), 'timeout'],
-  ['header name with a space', (c) => c.enqueue({ url: '/api/x', headers: { 'bad name': 'x' } }), 'timeout'],
-  ['header value with CRLF', (c) => c.enqueue({ url: '/api/x', headers: { 'x-a': 'a\r\nInjected: 1' } }), 'timeout'],
-  ['65 headers', (c) => c.enqueue({ url: '/api/x', headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-h${i}`, 'v'])) }), 'timeout'],
-  ['entity of 300 characters', (c) => c.enqueue({ url: '/api/x', entity: 'e'.repeat(300) }), 'timeout'],
-  ['url of 9000 characters', (c) => c.enqueue({ url: `/api/${'u'.repeat(9000)}` }), 'timeout'],
-  ['editedAt NaN', (c) => c.enqueue({ url: '/api/x', editedAt: NaN }), 'timeout'],
-  ['conflictStrategy a number', (c) => c.enqueue({ url: '/api/x', conflictStrategy: 42 }), 'timeout'],
-  ['retryDead of id -1', (c) => c.retryDead(-1), 'timeout'],
-  ['discardDead of a string id', (c) => c.discardDead('1'), 'timeout'],
-  ['items with limit 0', (c) => c.items({ limit: 0 }), 'timeout'],
-  ['resolveConflict without a resolution', (c) => c.resolveConflict(1, 'local'), 'timeout'],
+  // Refused by validateRequest in the page (the worker would not answer; see the file comment).
+  ['unknown method', (c) => c.enqueue({ url: '/api/x', method: 'FOO' }), 'invalid-argument'],
+  ['TRACE method', (c) => c.enqueue({ url: '/api/x', method: 'TRACE' }), 'invalid-argument'],
+  ['unknown priority', (c) => c.enqueue({ url: '/api/x', priority: 'urgent' }), 'invalid-argument'],
+  ['header name with a space', (c) => c.enqueue({ url: '/api/x', headers: { 'bad name': 'x' } }), 'invalid-argument'],
+  ['header value with CRLF', (c) => c.enqueue({ url: '/api/x', headers: { 'x-a': 'a\r\nInjected: 1' } }), 'invalid-argument'],
+  ['65 headers', (c) => c.enqueue({ url: '/api/x', headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-h${i}`, 'v'])) }), 'invalid-argument'],
+  ['entity of 300 characters', (c) => c.enqueue({ url: '/api/x', entity: 'e'.repeat(300) }), 'invalid-argument'],
+  ['url of 9000 characters', (c) => c.enqueue({ url: `/api/${'u'.repeat(9000)}` }), 'invalid-argument'],
+  ['editedAt NaN', (c) => c.enqueue({ url: '/api/x', editedAt: NaN }), 'invalid-argument'],
+  ['conflictStrategy a number', (c) => c.enqueue({ url: '/api/x', conflictStrategy: 42 }), 'invalid-argument'],
+  ['retryDead of id -1', (c) => c.retryDead(-1), 'invalid-argument'],
+  ['discardDead of a string id', (c) => c.discardDead('1'), 'invalid-argument'],
+  ['items with limit 0', (c) => c.items({ limit: 0 }), 'invalid-argument'],
+  ['resolveConflict without a resolution', (c) => c.resolveConflict(1, 'local'), 'invalid-argument'],
 ];
 
 describe('Bad input from pages (SyncClient → BgsyncWorker in Node)', () => {
