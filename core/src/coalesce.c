@@ -34,11 +34,13 @@ typedef struct Tail {
 static int tail_read(bgs_engine *pEng, const bgs__change *c, Tail *t) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   /* Fresh: never handed out, no outcome ever (a dead letter
-                                     sent again has attempts = 0 but was tried). */
+                                     sent again has attempts = 0 but was tried: dead.c marks
+                                     it extra.sent). */
                                   "SELECT id, queue = ?2 AND state = 0 AND attempts = 0"
                                   " AND last_status IS NULL"
                                   /* an external body (queue.c, bodyRef) is not here to merge */
-                                  " AND json_extract(extra, '$.bodyRef') IS NULL,"
+                                  " AND json_extract(extra, '$.bodyRef') IS NULL"
+                                  " AND json_extract(extra, '$.sent') IS NULL,"
                                   " method, url, body_size FROM items"
                                   " WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL
                                   " ORDER BY id");

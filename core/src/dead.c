@@ -41,8 +41,13 @@ static int dead_retry(bgs_engine *pEng, int64_t id, bgs_time now) {
   sqlite3_stmt *pStmt;
   int rc = dead_check(pEng, id);
   if (rc != BGS_OK) return rc;
+  /* attempts goes back to 0, so an item that was ever handed out keeps that fact in
+     extra.sent: it may have reached the server (a lease can run out with no outcome, and
+     no status then), and coalesce.c must never rewrite it. SET reads the old row. */
   pStmt = bgs__stmt(pEng,
                     "UPDATE items SET state = 0, attempts = 0, due_at = ?2, lease_until = NULL,"
+                    " extra = CASE WHEN attempts > 0 OR last_status IS NOT NULL"
+                    "  THEN json_set(COALESCE(extra, '{}'), '$.sent', 1) ELSE extra END,"
                     " reason = NULL, updated_at = ?2,"
                     " head = entity IS NULL OR NOT EXISTS (SELECT 1 FROM items AS o"
                     "  WHERE o.entity = items.entity AND o.id <> items.id"

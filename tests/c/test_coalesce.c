@@ -285,3 +285,24 @@ TEST(test_coalesce_never_cancels_a_dead_letter_that_was_sent_again) {
   bgs_free(z2);
   bgs_close(pEng);
 }
+
+/* Found by fuzz_engine_calls: an item handed out whose lease ran out without an outcome
+   (the worker died mid-request) has no status; once expired and sent again, its attempts
+   were 0 and its status NULL, so it looked fresh and a later PATCH merged into it -- a
+   body rewritten under a key the server may already have applied. */
+TEST(test_coalesce_never_touches_a_dead_letter_that_was_handed_out_without_an_outcome) {
+  bgs_engine *pEng = engine_with("\"coalesce\":true,\"maxAgeMs\":100000");
+  char *z1 = enqueue_raw(pEng, REQ("PATCH", "notes/1", ""), "{\"a\":1}", 1000);
+  int64_t id = json_int(z1, "$.id"), aId[4];
+  char *z2;
+  CHECK_EQ_I64(claim_ids(pEng, 4, 2000, aId, NULL), 1); /* no outcome: the lease runs out */
+  CHECK_EQ_I64(claim_ids(pEng, 4, 200000, aId, NULL), 0); /* too old: a dead letter */
+  CHECK_EQ_I64(items_count(pEng, "{\"state\":\"dead\"}"), 1);
+  CHECK_OK(bgs_dead_retry(pEng, id, 200001));
+  z2 = enqueue_raw(pEng, REQ("PATCH", "notes/1", ""), "{\"b\":2}", 200002);
+  CHECK(json_int(z2, "$.id") != id);
+  CHECK_EQ_I64(items_count(pEng, NULL), 2);
+  bgs_free(z1);
+  bgs_free(z2);
+  bgs_close(pEng);
+}

@@ -69,6 +69,25 @@ describe('Engine coalescing', () => {
     await engine.close();
   });
 
+  it('never rewrites a dead letter sent again whose lease ran out without an outcome', async () => {
+    let now = 1_000;
+    const engine = await Engine.open(module, new MemoryStore(), {
+      now: () => now,
+      seed: 7,
+      installId: 'test',
+      queues: [{ name: 'outbox', backoff: { jitter: 'none' }, coalesce: true, maxAgeMs: 100_000 }],
+    });
+    const first = await engine.enqueue(change('PATCH', 'notes/1'), '{"a":1}');
+    await engine.claim('outbox', 1); // the worker dies: no outcome, the lease runs out
+    now = 200_000;
+    expect(await engine.claim('outbox', 1)).toEqual([]); // too old: a dead letter
+    await engine.deadRetry(first.id);
+    const second = await engine.enqueue(change('PATCH', 'notes/1'), '{"b":2}');
+    expect(second.id).not.toBe(first.id);
+    expect(text(engine.body(first.id))).toBe('{"a":1}');
+    await engine.close();
+  });
+
   it('is off unless the queue opts in', async () => {
     const engine = await openEngine({});
     await engine.enqueue(change('PATCH', 'notes/1'), '{"a":1}');
