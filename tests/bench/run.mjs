@@ -366,6 +366,12 @@ async function enqueueAndReplay(s, out) {
     const r20 = await replay(s, { n, latencyMs: latency, run, timeoutMs: 180000 });
     if (latency === 20) out.replay20.push(r20.ms);
     await s.drain();
+    if (s.lib === 'workbox') {
+      run = runName(s.lib, 'em');
+      const ms3 = await s.evalPage(`bench.enqueueOneMessage(${JSON.stringify(run)}, 0, ${n})`);
+      (out.enqueueOneMessage ??= []).push((n / ms3) * 1000);
+      await s.drain();
+    }
     if (s.lib === 'bgsync' && r === 0) {
       out.enqueueProfile = await s.rpc('profileEnqueue', { n: Math.min(n, 200), urlBase: `${s.server.url}/api/prof-${runSeq}/` });
       await s.drain();
@@ -680,6 +686,7 @@ function summarize(results) {
   };
   add('enqueue 1 by 1', 'ops/s', 'higher', wb.enqueueSerial, bg.enqueueSerial, { kind: 'speedup', value: 1, text: '>= 1x' });
   add('enqueue at once', 'ops/s', 'higher', wb.enqueueParallel, bg.enqueueParallel, { kind: 'speedup', value: 10, text: '>= 10x' });
+  add('  (info) Workbox burst in one message', 'ops/s', 'higher', wb.enqueueOneMessage, bg.enqueueParallel, null);
   const rx = results.bgsyncRelaxed ?? {};
   add('  (info) bgsync relaxed IDB, 1 by 1', 'ops/s', 'higher', wb.enqueueSerial, rx.enqueueSerial, null);
   add('  (info) bgsync relaxed IDB, at once', 'ops/s', 'higher', wb.enqueueParallel, rx.enqueueParallel, null);
