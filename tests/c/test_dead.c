@@ -123,6 +123,25 @@ TEST(test_dead_discard_of_an_entity_item_leaves_the_line_moving) {
   bgs_close(pEng);
 }
 
+/* Found by fuzz_engine_calls: a dead letter sent again waits behind its entity's head
+   although its id is older; discarding another dead letter of the entity then promoted
+   it as well, and one claim handed out two items of the entity. */
+TEST(test_dead_discard_never_makes_a_second_head_of_an_entity) {
+  bgs_engine *pEng = engine_new();
+  int64_t aId[4], aAt[4];
+  int64_t d1 = make_dead(pEng, "d1", "\"entity\":\"e\"", 1000);
+  int64_t d2 = make_dead(pEng, "d2", "\"entity\":\"e\"", 1100);
+  int64_t e3 = enqueue_with(pEng, "e3", "\"entity\":\"e\"", 1200);
+  CHECK_OK(bgs_dead_retry(pEng, d1, 1300)); /* behind e3, the head */
+  CHECK_OK(bgs_dead_discard(pEng, d2, 1400));
+  CHECK_EQ_I64(claim_ids(pEng, 4, 2000, aId, aAt), 1); /* one of the entity at a time */
+  CHECK_EQ_I64(aId[0], e3);
+  CHECK_OK(report(pEng, e3, aAt[0], 200, NULL, 2100, NULL, 0));
+  CHECK_EQ_I64(claim_ids(pEng, 4, 2200, aId, aAt), 1);
+  CHECK_EQ_I64(aId[0], d1);
+  bgs_close(pEng);
+}
+
 TEST(test_dead_auth_release_makes_waiting_items_pending) {
   bgs_engine *pEng = engine_new();
   int64_t aId[4], aAt[4];

@@ -96,6 +96,21 @@ describe('Engine ordering', () => {
     });
   });
 
+  it('keeps one head per entity when a dead letter sent again waits and another is discarded', async () => {
+    const { engine } = await openEngine();
+    const d1 = await engine.enqueue(req('d1', { entity: 'e' }));
+    const d2 = await engine.enqueue(req('d2', { entity: 'e' }));
+    const e3 = await engine.enqueue(req('e3', { entity: 'e' }));
+    for (const [id, attempt] of [[d1.id, 1], [d2.id, 1]]) {
+      await engine.claim('outbox', 1);
+      expect((await engine.outcome({ id, attempt, status: 400 })).state).toBe('dead');
+    }
+    await engine.deadRetry(d1.id); // behind e3, the entity's head
+    await engine.deadDiscard(d2.id);
+    expect((await engine.claim('outbox', 10)).map((i) => i.id)).toEqual([e3.id]);
+    await engine.close();
+  });
+
   describe('leases', () => {
     it('never hands an item out twice while its lease holds, then again with the same key', async () => {
       const { engine, clock } = await openEngine({}, { leaseMs: 5_000 });
