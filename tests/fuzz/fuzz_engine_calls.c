@@ -494,7 +494,10 @@ static void empty_engine(bgs_engine *pEng, uint64_t uSeed) {
 static bgs_engine *engine_for(const bgs_config *pCfg, int64_t now) {
   static int bKeep = -1;
   bgs_engine *pEng = NULL;
-  if (bKeep < 0) bKeep = getenv("BGS_FUZZ_KEEP_ENGINE") != NULL;
+  if (bKeep < 0) {
+    const char *z = getenv("BGS_FUZZ_KEEP_ENGINE");
+    bKeep = z != NULL && z[0] != 0 && strcmp(z, "0") != 0;
+  }
   if (bKeep && g_pKept != NULL) {
     empty_engine(g_pKept, pCfg->uSeed);
     return g_pKept;
