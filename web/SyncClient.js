@@ -1,7 +1,8 @@
 /**
  * SyncClient -- the page side of bgsync. It never loads the engine: every call is a
  * message to the service worker (web/protocol.js) over a MessageChannel, answered on that
- * channel (calls of one task share one message: web/WorkerRequests.js); the worker's broadcasts arrive as events on this EventTarget:
+ * channel (the calls of one task share one message: web/WorkerRequests.js); the worker's
+ * broadcasts arrive as events on this EventTarget:
  *   progress {queue, done, total}, status {counts, state, ...}, completed, failed,
  *   conflict, dead, auth, pulled.
  *
