@@ -61,6 +61,11 @@ const state = {
   unavailable: new Map(), // optional call -> why it gave no data
 };
 
+// `?testClock=1` on the page (tests only): the worker lets the page move its clock, so the
+// e2e walkthrough can step past a backoff instead of waiting for it. It is part of the
+// worker's URL, so a page opened without it gets a worker without the test clock.
+const TEST_CLOCK = new URLSearchParams(location.search).get('testClock') === '1';
+
 function swUrl(settings) {
   const q = new URLSearchParams({
     backoff: settings.backoff,
@@ -71,6 +76,7 @@ function swUrl(settings) {
     conflict: settings.conflict,
     storage: settings.storage,
   });
+  if (TEST_CLOCK) q.set('testClock', '1');
   return `/sw.js?${q}`;
 }
 
@@ -99,6 +105,7 @@ async function start() {
   }
   await client.ready();
   window.fieldLog = { client, state, refresh }; // for DevTools and the e2e walkthrough
+  if (TEST_CLOCK) window.fieldLog.setClockOffset = (offsetMs) => client._request('testClock', { offsetMs });
   $('sync-now').disabled = false;
   await refresh();
   document.body.dataset.ready = 'true';
@@ -183,9 +190,12 @@ async function refresh() {
     state.dead = dead;
     state.conflicts = conflicts;
     state.engineAttempts = attempts;
-    const remaining = status.counts.pending + status.counts.waiting + status.counts.inflight;
-    if (remaining === 0 && status.lastRun?.result === 'completed') {
-      state.lastSyncedAt = Math.max(state.lastSyncedAt ?? 0, status.lastRun.endedAt ?? Date.now());
+    // "Last synced" is when a change last reached the server: the newest delivered item.
+    // Not the end of the last run: a run that found nothing to send, or whose request was
+    // refused (a dead letter, later discarded), synced nothing.
+    const delivered = items.filter((i) => i.state === 'done' && i.updatedAt).map((i) => i.updatedAt);
+    if (delivered.length) {
+      state.lastSyncedAt = Math.max(state.lastSyncedAt ?? 0, ...delivered);
       save('lastSyncedAt', state.lastSyncedAt);
     }
     scheduleWake(status);
@@ -386,10 +396,27 @@ function renderDead() {
           h('div', { class: 'row-sub' }, `#${d.id} · ${d.reason ?? 'rejected'} · last answer ${statusText(d.lastStatus)} · ${plural(d.attempts ?? 0, 'try', 'tries')}`)),
         h('div', { class: 'row-actions' },
           h('button', { class: 'btn small', type: 'button', onclick: () => act(() => client.retryDead(d.id)) }, 'Retry'),
-          h('button', { class: 'btn small danger-outline', type: 'button', onclick: () => act(() => client.discardDead(d.id)) }, 'Discard')),
+          h('button', { class: 'btn small danger-outline', type: 'button', onclick: () => act(() => discardDead(d.id)) }, 'Discard')),
       ),
     ),
   );
+}
+
+/**
+ * Discards a dead letter. The engine forgets the item, so what this device showed for it
+ * (an activity "in the outbox", a note's unsent edit) must be settled here: it will
+ * never reach the server.
+ */
+async function discardDead(id) {
+  await client.discardDead(id);
+  for (const a of state.activities) if (a.itemId === id) a.discarded = true;
+  save('activities', state.activities);
+  for (const n of Object.values(state.notes)) {
+    if (n.itemId !== id) continue;
+    delete n.local; // back to the server's copy
+    delete n.itemId;
+  }
+  save('notes', state.notes);
 }
 
 async function act(fn) {
@@ -522,6 +549,7 @@ const STATE_WORDS = {
   dead: 'refused by the server',
   conflict: 'conflict',
   auth: 'needs sign-in',
+  discarded: 'discarded',
 };
 
 function renderActivities() {
@@ -533,7 +561,9 @@ function renderActivities() {
   fill(
     list,
     state.activities.slice(0, 8).map((a) => {
-      const st = itemState(a.itemId) ?? (state.serverActivities?.some((s) => s.id === a.id) ? 'done' : 'pending');
+      const st = a.discarded
+        ? 'discarded'
+        : itemState(a.itemId) ?? (state.serverActivities?.some((s) => s.id === a.id) ? 'done' : 'pending');
       return h(
         'li',
         { class: 'row', dataset: { state: st } },

@@ -3,6 +3,7 @@
 // script's query string (a changed query is a new worker version, like an app update):
 //   backoff=exponential|linear  initialMs  maxMs  jitter=none|equal|full  maxAttempts
 //   conflict=manual|merge|server-wins|client-wins  storage=indexeddb|opfs|memory
+//   testClock=1 (tests only: the page may move the engine's clock, see app.js TEST_CLOCK)
 import { BgsyncWorker } from '/bgsync/sw/index.js';
 
 const params = new URL(self.location.href).searchParams;
@@ -36,6 +37,7 @@ const bgsync = new BgsyncWorker({
   ],
   storage: SETTINGS.storage,
   storeName: `demo-${SETTINGS.storage}`,
+  allowTestClock: params.get('testClock') === '1',
 });
 bgsync.listen(self);
 self.bgsync = bgsync; // for DevTools: bgsync.status()

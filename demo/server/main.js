@@ -5,6 +5,8 @@
  *
  *   PORT=8787 node demo/server/main.js     (default 8787; a taken port falls back to a free one)
  *   BGS_WASM_DIR=build/x/out node demo/server/main.js   (serve a module built elsewhere)
+ *   BGS_DEMO_DATA=/tmp/api.sqlite node demo/server/main.js  (another data file; tests use this
+ *     so that they never touch the demo's own data)
  *
  * The API keeps its data in SQLite (demo/data/reference-api.sqlite, via better-sqlite3);
  * if the native module cannot load, it says so and keeps the data in memory instead.
@@ -110,7 +112,11 @@ export async function startDemo({ port = DEFAULT_PORT, dataFile = DATA_FILE, was
 
 async function main() {
   const port = wantedPort();
-  const demo = await startDemo({ port, wasmDir: process.env.BGS_WASM_DIR || undefined });
+  const demo = await startDemo({
+    port,
+    dataFile: process.env.BGS_DEMO_DATA ? resolve(process.env.BGS_DEMO_DATA) : DATA_FILE,
+    wasmDir: process.env.BGS_WASM_DIR || undefined,
+  });
   if (demo.fellBack) console.warn(`\n  Port ${port} is taken; using a free port instead.`);
 
   const line = '─'.repeat(60);
