@@ -267,7 +267,13 @@ export class Engine {
         throw new BgsyncError('body-too-large', `body of ${ref.size} bytes; queue '${meta.queue}' allows ${maxBodyBytes}`);
       }
     }
-    await this.blobs.put(ref.id, body);
+    try {
+      await this.blobs.put(ref.id, body);
+    } catch (err) {
+      // A full disk while writing the body is the same `storage-quota` as during a flush
+      // (the page would otherwise see the browser's bare DOMException as 'internal-error').
+      throw toStorageError(err);
+    }
     try {
       let result;
       const p = this._mutate((eng) => {

@@ -47,6 +47,9 @@ export const KIND_SNAPSHOT = 2;
  * @property {(gen: number, bytes: Uint8Array) => Promise<void>} appendLog  durable append of one record
  * @property {(gen: number, segment: number, validBytes: number) => Promise<void>} cutLog  drops a torn tail
  * @property {() => Promise<string>} quarantine   moves every file aside, returns where
+ * @property {boolean} [wholeSegments]  each log segment is written whole and atomically (OPFS):
+ *   a crash can leave only an EMPTY last segment, so a non-empty one that does not verify
+ *   is damage (`storage-corrupt`), never a torn append to be dropped
  * @property {() => Promise<void>} [close]
  */
 
@@ -228,6 +231,10 @@ export class LogStore {
       const { records, validBytes, torn } = decodeRecords(segments[s], `log-${g}`);
       if (torn) {
         if (s !== segments.length - 1) throw corrupt(`log-${g}: a damaged record is not the last`);
+        // Dropping it would lose an acknowledged flush without a word.
+        if (this.backend.wholeSegments && segments[s].length > 0) {
+          throw corrupt(`log-${g}: the last segment fails its checksum, and segments are written whole`);
+        }
         this.stats.tornTails++;
         if (repair) await this.backend.cutLog(g, s, validBytes);
       }

@@ -9,9 +9,11 @@
  *    never a mix. close() resolving is the durability point we wait for.
  *  - The log is therefore one file per record (`log-<g>-<seq>`), each written whole;
  *    appending to a single file would make createWritable({keepExistingData: true})
- *    copy the whole log on every flush. Each record still carries its length and CRC:
- *    a segment that does not verify and is the last one is a torn tail (removed at
- *    open); anywhere else it is damage (`storage-corrupt`).
+ *    copy the whole log on every flush. Each record still carries its length and CRC.
+ *    A crash between creating a segment and close() leaves it empty: an empty last
+ *    segment is an unacknowledged write, removed at open. A non-empty segment that does
+ *    not verify was damaged after it was written whole, wherever it is: `storage-corrupt`
+ *    (never dropped, which would lose an acknowledged flush).
  *  - Compaction (LogStore) bounds the number of segments (compactMaxSegments).
  *  - quarantine moves every file to a sibling directory `bgsync-<name>.corrupt-<time>`.
  *
@@ -27,6 +29,7 @@ class OpfsBackend {
     this.getRoot = getRoot;
     this.dir = null;
     this.nextSeq = new Map(); // gen -> next segment number
+    this.wholeSegments = true; // see LogStore's FileBackend: only an empty last segment is torn
   }
 
   async _dir() {

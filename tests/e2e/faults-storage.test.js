@@ -6,6 +6,7 @@
  *    worker restarted: every call rejects with 'storage-corrupt' (never a silently empty
  *    queue); a worker version with onCorrupt: 'quarantine' moves the damaged database aside
  *    intact and starts a fresh one;
+ *  - the same on OPFS: a log segment that is not the last one damaged on disk;
  *  - the database deleted under a running worker (a user clearing site data in DevTools,
  *    another tab's cleanup): what the worker acknowledges afterwards must still be there
  *    after a restart.
@@ -59,6 +60,17 @@ function idb(s, name, fnSrc) {
   );
 }
 
+/** Runs fn in the page against the OPFS directory `name` (a store's files). */
+function opfs(s, name, fnSrc) {
+  return s.page.evaluate(
+    async ([dirName, src]) => {
+      const root = await navigator.storage.getDirectory();
+      return (0, eval)(`(${src})`)(root, await root.getDirectoryHandle(dirName));
+    },
+    [name, fnSrc.toString()],
+  );
+}
+
 describe('Storage faults (Chromium)', () => {
   it('a corrupted chunk: storage-corrupt for every call, then quarantine keeps the damaged copy and starts fresh', async () => {
     await session(sw('version=c1'), async (s) => {
@@ -105,15 +117,71 @@ describe('Storage faults (Chromium)', () => {
     });
   }, 180_000);
 
-  // Found here: sw/storage/IndexedDbStore.js reopens a deleted database as a new, empty one
-  // (onupgradeneeded) and, when the worker's connection was closed by the deletion between
-  // two flushes, the engine goes on writing only its changed chunks into it: the enqueues
-  // it acknowledges after the deletion sit in a store that cannot load ('storage-corrupt:
-  // chunk 0 of N is missing'). When a flush was in flight instead, it fails, the engine
-  // reloads an empty store and what follows is kept. Which one happens is a race, so the
-  // default run only requires a typed outcome; BGS_FAULTS_STRICT=1 asserts the guarantee
-  // (the loss was seen in 1 of 6 runs here, with "chunk 0 of 14 is missing").
-  it('the database deleted under a running worker: a typed outcome (strict: what is acknowledged afterwards survives)', async () => {
+  it('a damaged OPFS log segment: storage-corrupt for every call, then quarantine keeps the damaged files and starts fresh', async () => {
+    await session(sw('version=o1&storage=opfs'), async (s) => {
+      h.api.faults.set({ status: 503 });
+      for (let i = 0; i < 5; i++) await s.call((c, n) => c.enqueue({ url: `/api/notes/${n}`, method: 'PUT', body: { n } }), i);
+      await s.stopWorker();
+      // Flip a byte in a log segment that has others after it: bit rot, not a torn last
+      // write (a damaged last segment is taken for an interrupted append, see LogStore.js).
+      const damaged = await opfs(s, 'bgsync-default', async (root, dir) => {
+        const files = [];
+        for await (const name of dir.keys()) files.push(name);
+        const segments = files.filter((n) => /^log-\d+-\d+$/.test(n)).sort();
+        if (segments.length < 2) return { files: files.length, segments: segments.length };
+        const name = segments[Math.floor((segments.length - 1) / 2)];
+        const handle = await dir.getFileHandle(name);
+        const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+        bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+        const w = await handle.createWritable();
+        await w.write(bytes);
+        await w.close();
+        return { name, files: files.length, segments: segments.length };
+      });
+      expect(damaged.segments).toBeGreaterThanOrEqual(2);
+      const status = await s.attempt((c) => c.status());
+      const enq = await s.attempt((c) => c.enqueue({ url: '/api/notes/x', body: { x: 1 } }));
+      console.log(`damaged ${damaged.name} (${damaged.segments} segments): status → ${status.error?.code}, enqueue → ${enq.error?.code}`);
+      expect(status.error?.code).toBe('storage-corrupt');
+      expect(enq.error?.code).toBe('storage-corrupt');
+
+      await s.page.evaluate((url) => navigator.serviceWorker.register(url, { type: 'module', scope: '/' }), `/sw.js?version=o2&storage=opfs&onCorrupt=quarantine`);
+      await s.waitForVersion((v) => v.status === 'activated' && v.scriptURL.includes('version=o2'), 'the quarantining worker');
+      const fresh = await s.call(async (c) => {
+        c._ready = null;
+        await c.ready();
+        return c.items();
+      });
+      expect(fresh).toEqual([]);
+      // The damaged files moved, unchanged in number, to bgsync-default.corrupt-<time>.
+      const kept = await s.page.evaluate(async () => {
+        const root = await navigator.storage.getDirectory();
+        const out = {};
+        for await (const [name, handle] of root.entries()) {
+          if (!name.startsWith('bgsync-default.corrupt-')) continue;
+          out[name] = [];
+          for await (const file of handle.keys()) out[name].push(file);
+        }
+        return out;
+      });
+      const moved = Object.values(kept);
+      expect(moved).toHaveLength(1);
+      expect(moved[0]).toHaveLength(damaged.files);
+      expect(moved[0]).toContain(damaged.name);
+      const ok = await s.call((c) => c.enqueue({ url: '/api/notes/after', body: { after: true } }));
+      expect(ok.id).toEqual(expect.any(Number));
+    });
+  }, 180_000);
+
+  // Found here: sw/storage/IndexedDbStore.js used to reopen a deleted database as a new,
+  // empty one (onupgradeneeded) and the engine went on writing only its changed chunks into
+  // it, so what it acknowledged afterwards sat in a store that could not load ('chunk 0 of
+  // N is missing'; seen in 1 of 6 runs). The store now remembers that it held data
+  // (`known`) and refuses to recreate the database outside load(): the next flush fails
+  // with 'storage-failed', the engine reloads the (empty) store, and later calls are
+  // durable. Which flush meets the deletion first (an enqueue's, or a 503 replay's) is a
+  // race; the guarantee below holds either way (5 of 5 strict runs passed).
+  it('the database deleted under a running worker: what is acknowledged afterwards survives a restart', async () => {
     await session(sw('version=d1'), async (s) => {
       h.api.faults.set({ status: 503 });
       for (let i = 0; i < 3; i++) await s.call((c, n) => c.enqueue({ url: `/api/notes/${n}`, method: 'PUT', body: { n } }), i);
@@ -126,6 +194,7 @@ describe('Storage faults (Chromium)', () => {
             r.onblocked = () => res('blocked');
           }),
       );
+      expect(deleted).toBe('deleted'); // the worker's connection let go (onversionchange)
       const after = [];
       for (let i = 3; i < 6; i++) {
         const r = await s.attempt((c, n) => c.enqueue({ url: `/api/notes/${n}`, method: 'PUT', body: { n } }), i);
@@ -137,11 +206,8 @@ describe('Storage faults (Chromium)', () => {
         `database deleted (${deleted}); ${after.length} enqueues acknowledged afterwards; after a restart: ` +
           (listed.error ? `items → ${listed.error.code}` : `${listed.value.length} items (${listed.value.map((i) => i.key).join(', ')})`),
       );
-      if (!process.env.BGS_FAULTS_STRICT) {
-        expect(listed.error ? listed.error.code : 'listed').toMatch(/^(listed|storage-corrupt)$/);
-        return;
-      }
       expect(listed.error).toBeUndefined();
+      expect(after.length).toBeGreaterThanOrEqual(2); // at most the first call after the deletion is refused
       const keys = new Set(listed.value.map((i) => i.key));
       expect(after.filter((k) => !keys.has(k))).toEqual([]);
     });

@@ -82,6 +82,30 @@ for (const [name, setup, skip] of BACKENDS) {
       await again.close();
     }, 60000);
 
+    it('keeps a Blob body over 64 KiB out of the database pages and replays it byte for byte', async () => {
+      const open = setup();
+      const store = new MemoryStore();
+      const engine = await Engine.open(module, store, opts(open())); // the default 64 KiB threshold
+      await engine.enqueue(post('small'), '{"small":true}');
+      const pagesBefore = engine._storedSize;
+      const bytes = new Uint8Array(64 * 1024 + 4099);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 7) & 0xff;
+      const blob = new Blob([bytes.subarray(0, 1000), bytes.subarray(1000)], { type: 'application/octet-stream' });
+      const { id } = await engine.enqueue(post('blob'), blob);
+      // Inline, the body would add at least its own size in overflow pages.
+      expect(engine._storedSize - pagesBefore).toBeLessThan(bytes.length);
+      expect(await open().list()).toHaveLength(1);
+      await engine.close();
+
+      const again = await Engine.open(module, store, opts(open()));
+      const item = (await again.claim('outbox', 10)).find((i) => i.id === id);
+      expect(item.bodyRef).toEqual({ id: expect.any(String), size: bytes.length });
+      const got = await bytesOf(again.body(id));
+      expect(got.length).toBe(bytes.length);
+      expect(Buffer.compare(Buffer.from(got), Buffer.from(bytes))).toBe(0);
+      await again.close();
+    });
+
     it('writes the blob before the item: a failed enqueue leaves neither, a crash leaves an orphan that open collects', async () => {
       const open = setup();
       const store = new MemoryStore();
@@ -103,6 +127,24 @@ for (const [name, setup, skip] of BACKENDS) {
       expect(ids).not.toContain('b-orphan');
       expect((await bytesOf(await again.readBody(kept.id)))[0]).toBe(9);
       await again.close();
+    });
+
+    it('a full disk while writing the body rejects with storage-quota and leaves no item', async () => {
+      const open = setup();
+      const blobs = open();
+      const put = blobs.put.bind(blobs);
+      blobs.put = async (id, body) => {
+        if (blobs.full) throw new DOMException('full', 'QuotaExceededError');
+        return put(id, body);
+      };
+      const engine = await Engine.open(module, new MemoryStore(), opts(blobs, { largeBodyBytes: 1000 }));
+      blobs.full = true;
+      await expect(engine.enqueue(post('big'), new Uint8Array(5000))).rejects.toMatchObject({ name: 'BgsyncError', code: 'storage-quota' });
+      expect(engine.items({})).toEqual([]);
+      blobs.full = false;
+      await engine.enqueue(post('later'), new Uint8Array(5000));
+      expect(engine.items({}).map((i) => i.url)).toEqual(['https://api.test/later']);
+      await engine.close();
     });
 
     it('keeps bodies inline in a queue with a batch endpoint (the engine builds batch bodies itself)', async () => {

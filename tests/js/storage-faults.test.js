@@ -302,6 +302,44 @@ describe('OpfsStore under faults', () => {
     }
     expect(fired).toBeGreaterThanOrEqual(3);
   });
+
+  // A segment is written whole (swap file, renamed on close()), so the last one can be
+  // torn only by a crash before close(): it is then empty. Anything else is damage.
+  async function opfsWithThree() {
+    const root = createOpfsRoot();
+    const open = () => new OpfsStore({ name: 't', getDirectory: async () => root });
+    const engine = await openEngine(open());
+    for (let i = 0; i < 3; i++) await engine.enqueue(post(`o${i}`));
+    const before = listOf(engine);
+    await engine.close();
+    const dir = await root.getDirectoryHandle('bgsync-t');
+    const segments = [];
+    for await (const name of dir.keys()) if (name.startsWith('log-')) segments.push(name);
+    segments.sort();
+    return { root, open, dir, before, last: await dir.getFileHandle(segments.at(-1)) };
+  }
+
+  it('refuses with storage-corrupt a damaged LAST segment instead of dropping an acknowledged flush', async () => {
+    const { open, before, last } = await opfsWithThree();
+    expect(before).toHaveLength(3);
+    last.bytes = last.bytes.slice();
+    last.bytes[last.bytes.length - 10] ^= 0x20;
+    await expect(openEngine(open())).rejects.toMatchObject({ code: 'storage-corrupt' });
+  });
+
+  it('removes an empty last segment (a crash before close()) and keeps every acknowledged item', async () => {
+    const { open, dir, before, last } = await opfsWithThree();
+    const [, gen, seq] = last.name.split('-');
+    const next = `log-${gen}-${String(Number(seq) + 1).padStart(seq.length, '0')}`;
+    await dir.getFileHandle(next, { create: true }); // created, never written
+    const again = await openEngine(open());
+    expect(listOf(again)).toEqual(before);
+    const more = await again.enqueue(post('after'));
+    await again.close();
+    const third = await openEngine(open());
+    expect(listOf(third)).toEqual([...before, `${more.id} https://api.test/after pending`]);
+    await third.close();
+  });
 });
 
 (fakeIdb ? describe : describe.skip)('IndexedDbStore under aborted transactions', () => {
