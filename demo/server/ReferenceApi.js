@@ -6,7 +6,12 @@
  *  - collections under /api/<collection>: POST creates (201), GET lists;
  *    /api/<collection>/<id>: GET, PUT, PATCH (JSON merge patch), DELETE; every entity has
  *    a version (ETag); `If-Match` with another version answers 412 with the current
- *    document and its ETag.
+ *    document and its ETag;
+ *  - POST /api/_batch: the batch endpoint of the reference protocol (a queue's `batch`
+ *    option; core/include/bgsync.h, bgs_claim_batch / bgs_batch_outcome): `{"items":
+ *    [{key, method, url, headers, body | bodyBase64}]}` → `{"results": [{key, status,
+ *    headers, body}]}`, each item applied as if it had come alone (its own idempotency
+ *    key, route and log entry), under one latency and one injected fault.
  * Every request that reaches it is logged (method, path, key, status, applied), which is
  * what tests judge delivery by. Storage is a DataStore (memory here; the demo may swap it).
  */
@@ -20,14 +25,29 @@ export class ReferenceApi {
     this.store = store;
     this.now = now;
     this.faults = new FaultPlan();
+    this.rejectedAuthorization = null; // see rejectAuthorization()
     this.log = []; // {seq, at, method, path, key, status, applied}
     this.listeners = new Set(); // called with each log entry (demo live view, tests)
   }
 
   reset() {
     this.faults.reset();
+    this.rejectedAuthorization = null;
     this.log = [];
     this.store.clear();
+  }
+
+  /**
+   * A fault beside the FaultPlan's: a request whose Authorization header is exactly
+   * `header` (a stale token) is answered 401 and nothing else is; null turns it off.
+   * With it a test sees a credentials refresh succeed (401 for the old token, then the
+   * same Idempotency-Key applied with the new one). Cleared by reset().
+   */
+  rejectAuthorization(header) {
+    if (header !== null && (typeof header !== 'string' || header === '')) {
+      throw new TypeError('rejectAuthorization: a non-empty header value, or null');
+    }
+    this.rejectedAuthorization = header;
   }
 
   /** Handles a request under /api. Returns true when it answered. */
@@ -46,9 +66,15 @@ export class ReferenceApi {
     } catch (err) {
       return this._send(res, req, url, key, 413, { error: String(err.message) }, false);
     }
+    if (url.pathname === '/api/_batch' && req.method === 'POST' && !decision?.status) return this._batch(req, res, url, body);
     if (decision?.status) {
       const headers = decision.retryAfter != null ? { 'retry-after': String(decision.retryAfter) } : {};
       return this._send(res, req, url, key, decision.status, { error: 'injected failure' }, false, headers);
+    }
+    // Before the idempotency lookup, as a real API checks credentials first; not stored
+    // under the key, so the same key with fresh credentials is applied.
+    if (this.rejectedAuthorization !== null && req.headers.authorization === this.rejectedAuthorization) {
+      return this._send(res, req, url, key, 401, { error: 'stale credentials' }, false, { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
     if (key && this.store.getIdempotent(key)) {
       const first = this.store.getIdempotent(key);
@@ -59,6 +85,42 @@ export class ReferenceApi {
       this.store.putIdempotent(key, { status: result.status, body: result.body, headers: result.headers ?? {} });
     }
     return this._send(res, req, url, key, result.status, result.body, result.applied, result.headers);
+  }
+
+  _batch(req, res, url, raw) {
+    let items;
+    try {
+      items = JSON.parse(raw.toString('utf8')).items;
+      if (!Array.isArray(items)) throw new Error('no items');
+    } catch {
+      return this._send(res, req, url, null, 400, { error: 'batch body must be {"items": [...]}' }, false);
+    }
+    const results = [];
+    for (const it of items) {
+      let path;
+      try {
+        path = new URL(it.url, 'http://x').pathname;
+      } catch {
+        results.push({ key: it?.key ?? null, status: 400, headers: {}, body: JSON.stringify({ error: 'bad url' }) });
+        continue;
+      }
+      const key = typeof it.key === 'string' ? it.key : null;
+      const prior = key ? this.store.getIdempotent(key) : null;
+      if (prior) {
+        this._record(it.method, path, key, prior.status, false);
+        results.push({ key, status: prior.status, headers: prior.headers, body: JSON.stringify(prior.body) });
+        continue;
+      }
+      const body = it.bodyBase64 ? Buffer.from(it.bodyBase64, 'base64') : Buffer.from(it.body ?? '', 'utf8');
+      const headers = Object.fromEntries(Object.entries(it.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      const r = this._route(it.method, path, headers, body);
+      if (key && it.method !== 'GET' && r.status < 500) {
+        this.store.putIdempotent(key, { status: r.status, body: r.body, headers: r.headers ?? {} });
+      }
+      this._record(it.method, path, key, r.status, !!r.applied);
+      results.push({ key, status: r.status, headers: r.headers ?? {}, body: r.body == null ? undefined : JSON.stringify(r.body) });
+    }
+    return this._send(res, req, url, null, 200, { results }, false);
   }
 
   _route(method, path, headers, raw) {

@@ -4,9 +4,7 @@
  * plan's latency), and a "hold" mode in which a request is held open and, if the client
  * goes away meanwhile (its worker was stopped), is recorded as not delivered (status 0)
  * instead of being applied later -- the way a request cut off on the wire is lost.
- * It also answers POST /api/_batch, the batch endpoint of bgsync's reference protocol
- * (core/include/bgsync.h, bgs_claim_batch / bgs_batch_outcome): each item is applied as if
- * it had come alone (idempotency key, routes, log entry per item), under one latency.
+ * The batch endpoint (POST /api/_batch) is the reference API's own.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,7 +36,6 @@ export class BenchApi extends ReferenceApi {
         return true;
       }
     }
-    if (url.pathname === '/api/_batch' && req.method === 'POST') return this._batch(req, res, url);
     return super.handle(req, res, url);
   }
 
@@ -67,45 +64,6 @@ export class BenchApi extends ReferenceApi {
     });
     res.end(buf);
     return true;
-  }
-
-  async _batch(req, res, url) {
-    const decision = this.faults.decide();
-    if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
-    if (decision?.reset) {
-      this._record(req.method, url.pathname, null, 0, false);
-      req.socket.destroy();
-      return true;
-    }
-    const raw = await readAll(req);
-    if (decision?.status) return this._send(res, req, url, null, decision.status, { error: 'injected failure' }, false);
-    let items;
-    try {
-      items = JSON.parse(raw.toString('utf8')).items;
-      if (!Array.isArray(items)) throw new Error('no items');
-    } catch {
-      return this._send(res, req, url, null, 400, { error: 'batch body must be {"items": [...]}' }, false);
-    }
-    const results = [];
-    for (const it of items) {
-      const path = new URL(it.url, 'http://x').pathname;
-      const key = typeof it.key === 'string' ? it.key : null;
-      const prior = key ? this.store.getIdempotent(key) : null;
-      if (prior) {
-        this._record(it.method, path, key, prior.status, false);
-        results.push({ key, status: prior.status, headers: prior.headers, body: JSON.stringify(prior.body) });
-        continue;
-      }
-      const body = it.bodyBase64 ? Buffer.from(it.bodyBase64, 'base64') : Buffer.from(it.body ?? '', 'utf8');
-      const headers = Object.fromEntries(Object.entries(it.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-      const r = this._route(it.method, path, headers, body);
-      if (key && it.method !== 'GET' && r.status < 500) {
-        this.store.putIdempotent(key, { status: r.status, body: r.body, headers: r.headers ?? {} });
-      }
-      this._record(it.method, path, key, r.status, !!r.applied);
-      results.push({ key, status: r.status, headers: r.headers ?? {}, body: r.body == null ? undefined : JSON.stringify(r.body) });
-    }
-    return this._send(res, req, url, null, 200, { results }, false);
   }
 
   /** Resolves at the first arrival under `prefix` (bounded); value: arrival time (ms). */
@@ -158,15 +116,6 @@ export class BenchApi extends ReferenceApi {
   requests(prefix) {
     return this.log.filter((e) => e.path.startsWith(prefix));
   }
-}
-
-function readAll(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 export async function startBenchServer(siteDir) {
