@@ -1,6 +1,7 @@
 // What starts a replay besides `sync`: syncNow, push, periodicsync, and -- where the
 // Background Sync API is missing -- the enqueue itself, the page's `online` and
-// `visibilitychange`, the page's timer and the worker's start. Plus the time budget.
+// `visibilitychange`, the page's timer and the worker's start. Plus the time budget, the
+// last-chance `sync`, and the states status() reports (idle, scheduled, failed, completed).
 import { E2eHarness } from './support/E2eHarness.js';
 
 const HOUR_MS = 3_600_000;
@@ -138,13 +139,28 @@ describe('BgsyncWorker triggers', () => {
     });
   });
 
-  it('periodicsync fetches due pulls into the Cache API with their ETag and announces them', async () => {
+  it('periodicsync fetches due pulls into the Cache API with their ETag and announces them, then replays', async () => {
+    h.api.faults.set({ status: 503 });
     await withSession(`/?sw=${encodeURIComponent('pull=/api/notes/n1')}`, async (s) => {
+      // An item that failed once and is due again (clock past its backoff) when periodicsync comes.
+      const [item] = await enqueueNotes(s, 1);
+      await waitForWaiting(s, 1);
+      h.api.faults.set({ status: 0 });
+      await s.setClockOffset(HOUR_MS);
       const put = await fetch(`${h.url}/api/notes/n1`, { method: 'PUT', body: JSON.stringify({ text: 'hello' }) });
       expect(put.status).toBe(201);
+      const firstRequest = h.requests.length;
       await s.dispatchPeriodicSync('bgsync:pulls');
       const pulled = await h.waitFor(async () => (await s.events()).find((e) => e.type === 'pulled'), 'a pulled event');
       expect(pulled.detail.pulls).toEqual([expect.objectContaining({ name: 'notes', state: 'updated', status: 200 })]);
+      // The replay follows the pulls, in the same event.
+      const st = await h.waitFor(async () => {
+        const x = await s.status('default');
+        return x.lastRun?.trigger === 'periodicsync' && x.state !== 'running' && x;
+      }, 'a run triggered by periodicsync');
+      expect(st.lastRun).toMatchObject({ result: 'completed', attempted: 1 });
+      expect(h.api.appliedKeys().filter((k) => k !== null)).toEqual([item.key]); // null: the PUT above
+      expect(h.requests.slice(firstRequest).map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/notes/n1', 'POST /api/notes']);
       const cached = await s.page.evaluate(async () => {
         const res = await (await caches.open('bgsync-pulls')).match('/api/notes/n1');
         return res && { etag: res.headers.get('etag'), body: await res.json() };
@@ -157,10 +173,92 @@ describe('BgsyncWorker triggers', () => {
       await h.waitFor(async () => (await s.events()).filter((e) => e.type === 'pulled').length === 2, 'a second pulled event');
       expect(gets()).toHaveLength(1);
       // Once due again, it asks with If-None-Match.
-      await s.setClockOffset(HOUR_MS);
+      await s.setClockOffset(2 * HOUR_MS);
       await s.dispatchPeriodicSync('bgsync:pulls');
       await h.waitFor(() => gets().length === 2, 'a conditional GET');
       expect(gets()[1].headers['if-none-match']).toBe('"v1"');
+    });
+  });
+});
+
+describe('The sync event', () => {
+  it('a last-chance sync replays, and its run is reported as the last chance', async () => {
+    h.api.faults.set({ status: 503 });
+    await withSession('/', async (s) => {
+      const [item] = await enqueueNotes(s, 1);
+      await waitForWaiting(s, 1);
+      h.api.faults.set({ status: 0 });
+      await s.setClockOffset(HOUR_MS);
+      await s.dispatchSync('bgsync:default', { lastChance: true });
+      await h.waitFor(() => appliedCount() === 1, 'delivery by the last-chance sync');
+      expect(h.api.appliedKeys()).toEqual([item.key]);
+      const st = await h.waitFor(async () => {
+        const x = await s.status('default');
+        return x.state !== 'running' && x.lastRun?.trigger === 'sync-last-chance' && x;
+      }, 'the last-chance run to end');
+      expect(st.lastRun).toMatchObject({ result: 'completed', attempted: 1 });
+      expect(st.state).toBe('completed');
+    });
+  });
+});
+
+describe('Status states', () => {
+  const INITIAL_MS = 45_000;
+
+  it('idle, failed with the next attempt time, scheduled, failed for a dead letter, completed', async () => {
+    await withSession(`/?sw=${encodeURIComponent(`initialMs=${INITIAL_MS}`)}`, async (s) => {
+      // A fresh worker: nothing queued, no run yet.
+      expect(await s.status('default')).toMatchObject({ state: 'idle', nextAttemptAt: null, lastRun: null });
+
+      // failed: the last run failed and its item waits; nextAttemptAt is when it goes again,
+      // the attempt plus the backoff (initialMs, no jitter). Pages got a `failed` event.
+      h.api.faults.set({ status: 503 });
+      const [first] = await enqueueNotes(s, 1);
+      let st = await waitForWaiting(s, 1);
+      const [attempt] = await s.call((c, id) => c.attempts({ id }), first.id);
+      expect(attempt).toMatchObject({ status: 503, state: 'waiting', delayMs: INITIAL_MS });
+      expect(st).toMatchObject({ state: 'failed', nextAttemptAt: attempt.at + INITIAL_MS });
+      expect(st.lastRun).toMatchObject({ trigger: 'sync', result: 'failed', remaining: 1 });
+      const failed = await h.waitFor(async () => (await s.events()).find((e) => e.type === 'failed'), 'a failed event');
+      expect(failed.detail).toMatchObject({ queue: 'default', run: { result: 'failed', attempted: 1, remaining: 1 } });
+
+      // scheduled: work is queued that no run has failed on yet (here: enqueued offline, so
+      // Chromium holds the sync). The new item is ready, so the next attempt is now, not
+      // the first item's end of backoff.
+      await s.context.setOffline(true);
+      const [second] = await enqueueNotes(s, 1);
+      st = await s.status('default');
+      expect(st).toMatchObject({ state: 'scheduled', counts: { pending: 1, waiting: 1 } });
+      const queued = (await s.call((c) => c.items({ queue: 'default', state: 'pending' }))).find((i) => i.id === second.id);
+      expect(st.nextAttemptAt).toBeGreaterThanOrEqual(queued.dueAt);
+      expect(st.nextAttemptAt).toBeLessThanOrEqual(st.now);
+
+      // failed, nothing left: both items are rejected for good (dead letters). Nothing
+      // will be retried, so there is no next attempt. (The page replays: Chromium keeps the
+      // tag of the failed sync for its own retry, minutes away, and a new register() of a
+      // waiting tag does not fire it sooner.)
+      h.api.faults.set({ status: 400 });
+      await s.setClockOffset(HOUR_MS);
+      await s.context.setOffline(false);
+      await s.call((c) => c.syncNow('default'));
+      st = await h.waitFor(async () => {
+        const x = await s.status('default');
+        return x.state !== 'running' && x.counts.dead === 2 && x;
+      }, 'two dead letters');
+      expect(st).toMatchObject({ state: 'failed', nextAttemptAt: null, counts: { pending: 0, waiting: 0, inflight: 0 } });
+      expect(st.lastRun).toMatchObject({ result: 'failed', remaining: 0 });
+      const dead = (await s.events()).filter((e) => e.type === 'dead').map((e) => e.detail.key);
+      expect(dead.sort()).toEqual([first.key, second.key].sort());
+
+      // completed: the last run delivered everything it tried (the dead letters stay listed).
+      h.api.faults.set({ status: 0 });
+      await enqueueNotes(s, 1);
+      await s.call((c) => c.syncNow('default'));
+      st = await h.waitFor(async () => {
+        const x = await s.status('default');
+        return x.state === 'completed' && x;
+      }, 'a completed state');
+      expect(st).toMatchObject({ nextAttemptAt: null, counts: { done: 1, dead: 2 } });
     });
   });
 });
