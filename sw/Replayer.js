@@ -10,8 +10,18 @@
  *    item whose worker dies comes back when its lease expires, with the same key);
  *  - every attempt carries the item's `Idempotency-Key`, the same on every retry;
  *  - a network error, a timeout or a refused fetch is reported as status 0;
- *  - redirects are not followed (see _exchange): a 3xx is a dead letter.
+ *  - redirects are not followed (see _exchange): a 3xx is a dead letter;
+ *  - with `checkUrl`, a URL that fails it (another origin than the worker's and not on
+ *    the current allow-list) is never fetched: the item becomes a dead letter.
  */
+
+/**
+ * The status logged for an item whose URL the worker refuses to send to: 403, "refused,
+ * repeating will not help". The outcome also names the refusal (bgs_outcome's `refused`),
+ * so the engine makes the item a dead letter with that reason ('origin-not-allowed' or
+ * 'invalid-url') whatever the status. No request was made.
+ */
+export const REFUSED_STATUS = 403;
 
 /** How often one item may be claimed in one run before the run stops claiming. */
 const MAX_CLAIMS_PER_ITEM_PER_RUN = 3;
@@ -41,9 +51,13 @@ export class Replayer {
   /**
    * @param {{engine: object, fetch: Function, concurrency: number, requestTimeoutMs: number,
    *          credentials?: Function, clockMs?: () => number,
+   *          checkUrl?: (url: string) => unknown,
    *          onOutcome?: (item: object, decision: object, status: number) => void}} options
+   *   checkUrl: throws (a BgsyncError whose code is the reason) for a URL that must not
+   *   be fetched. Asked again at every send: an item may have been stored while the
+   *   allow-list was wider, or written into the store by something else.
    */
-  constructor({ engine, fetch, concurrency, requestTimeoutMs, credentials, resolveConflict, clockMs, onOutcome, batch = false }) {
+  constructor({ engine, fetch, concurrency, requestTimeoutMs, credentials, resolveConflict, clockMs, onOutcome, checkUrl, batch = false }) {
     this.engine = engine;
     this.batch = batch; // the queue has a batch endpoint: one request carries many items
     this.fetch = fetch;
@@ -53,6 +67,18 @@ export class Replayer {
     this.resolveConflict = resolveConflict; // the app's resolver for strategy 'custom'
     this.clockMs = clockMs ?? (() => Date.now());
     this.onOutcome = onOutcome ?? (() => {});
+    this.checkUrl = checkUrl ?? null;
+  }
+
+  /** Why `url` must not be fetched ('origin-not-allowed', 'invalid-url', ...), or null. */
+  _refusal(url) {
+    if (!this.checkUrl) return null;
+    try {
+      this.checkUrl(url);
+      return null;
+    } catch (err) {
+      return typeof err?.code === 'string' ? err.code : 'origin-not-allowed';
+    }
   }
 
   /**
@@ -144,7 +170,9 @@ export class Replayer {
     return summary;
   }
 
-  async _sendBatch(request, summary) {
+  async _sendBatch(claimed, summary) {
+    const request = await this._withoutRefused(claimed, summary);
+    if (!request) return;
     let status = 0;
     let headers = {};
     let resBody;
@@ -168,8 +196,52 @@ export class Replayer {
     }
   }
 
+  /**
+   * Reports the items of a claimed batch whose URL (or the batch endpoint's) is refused as
+   * dead letters, and returns the request for the others: its body rebuilt without them,
+   * or null when none is left. Nothing of a refused item goes out, not even inside a batch.
+   */
+  async _withoutRefused(request, summary) {
+    const endpointRefused = this._refusal(request.url);
+    const refused = new Map(); // item id -> reason
+    for (const i of request.items) {
+      const reason = endpointRefused ?? this._refusal(i.url);
+      if (reason) refused.set(i.id, reason);
+    }
+    if (refused.size === 0) return request;
+    for (const i of request.items) {
+      if (refused.has(i.id)) await this._reportRefused(i, refused.get(i.id), summary);
+    }
+    const items = request.items.filter((i) => !refused.has(i.id));
+    if (items.length === 0) return null;
+    const keys = new Set(items.map((i) => i.key));
+    const doc = JSON.parse(new TextDecoder().decode(request.body));
+    doc.items = doc.items.filter((x) => keys.has(x.key));
+    return { ...request, items, body: new TextEncoder().encode(JSON.stringify(doc)) };
+  }
+
+  /** A refused item: not sent, reported as REFUSED_STATUS; the decision names the reason. */
+  async _reportRefused(item, reason, summary) {
+    let decision;
+    try {
+      const refused = /^[a-z0-9-]{1,40}$/.test(reason) ? reason : 'origin-not-allowed';
+      decision = await this.engine.outcome({ id: item.id, attempt: item.attempt, status: REFUSED_STATUS, headers: {}, refused });
+      decision = { ...decision, refused: true };
+    } catch (err) {
+      decision = { id: item.id, state: 'unknown', reason: err?.code ?? String(err) };
+    }
+    summary.states[decision.state] = (summary.states[decision.state] ?? 0) + 1;
+    this.onOutcome(item, decision, REFUSED_STATUS);
+  }
+
   /** Sends one item and reports its outcome; calls release() once the slot can be reused. */
   async _attempt(item, summary, release = () => {}) {
+    const refusal = this._refusal(item.url);
+    if (refusal) {
+      const reported = this._reportRefused(item, refusal, summary);
+      release();
+      return reported;
+    }
     let status = 0;
     let headers = {};
     let body;
@@ -250,8 +322,11 @@ export class Replayer {
       const doc = gone ? null : new TextDecoder().decode(bytes);
       const conflict = await this.engine.conflictRemote(decision.conflict.id, doc, gone ? null : res.headers.get('etag'));
       return { ...decision, state: conflict.itemState ?? decision.state, conflict };
-    } catch {
-      return decision; // still parked; the app can resolve it by hand
+    } catch (err) {
+      // Still parked; the app can resolve it by hand. Why the fetch did not help goes with
+      // the decision: the engine's typed refusal of what was fetched (invalid-document:
+      // not a JSON object, too deep, over 1 MiB) or the network error.
+      return { ...decision, remoteError: err?.code ?? String(err?.message ?? err) };
     }
   }
 

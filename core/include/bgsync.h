@@ -251,13 +251,16 @@ int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody /* OUT */,
 /*
  * Reports how an attempt ended. zJson:
  *   {"id": 7, "attempt": 1, "status": 503,       (status 0 = network error / timeout)
- *    "headers": {"retry-after": "120"}}         (optional)
+ *    "headers": {"retry-after": "120"},         (optional)
+ *    "refused": "origin-not-allowed"}          (optional: the glue did not send it)
  * pBody/nBody: the response body when relevant (may be NULL/0).
  * *pzOut describes the decision: {"id", "state", "delayMs", "dueAt", "reason"}:
  *   2xx -> "done"; 0, 408, 425, 429, 5xx -> "waiting" (reason "retry"), or "dead" with
  *   reason "max-attempts" / "expired"; 409, 412 -> "conflict"; 401 -> "auth" (reason
  *   "auth-required": waits for bgs_auth_release, never dies of it); any other status
- *   -> "dead" (reason "rejected", or "unexpected-status" below 400).
+ *   -> "dead" (reason "rejected", or "unexpected-status" below 400). With "refused" (1 to
+ *   40 characters a-z, 0-9, -) the request was never sent: "dead" with that reason,
+ *   whatever the status; the status is logged as given.
  * A 2xx for an earlier attempt of the item still counts (the request was delivered).
  * Every accepted outcome is appended to the attempt log (bgs_attempts).
  * Results: BGS_OK, BGS_NOT_FOUND (no such item, or a done item no longer kept, see

@@ -160,6 +160,8 @@ typedef struct bgs__report {
   char *zRetryAfter;   /* the retry-after header, or NULL (owned by the caller) */
   const char *zReason; /* overrides the reason of a retry ("missing-from-batch"), or NULL */
   int bRetry;          /* a failed batch: any status but 401 means retry (status still logged) */
+  char *zRefused;      /* the glue did not send it (its own rule, e.g. "origin-not-allowed"):
+                          dead at once with this reason; owned by the caller, or NULL */
   const char *zJson;   /* the report as JSON; conflict.c reads its "headers" (ETag), or NULL */
 } bgs__report;
 /* Applies r inside the caller's transaction; *pzOut gets the decision JSON. BGS_STALE and

@@ -6,6 +6,9 @@
  *   409, 412                            -> conflict: its strategy decides (conflict.c)
  *   401                                 -> auth (waits for fresh credentials)
  *   other 4xx, 1xx, 3xx                 -> dead letter
+ *   "refused": "<reason>"               -> dead letter with that reason: the glue did not
+ *                                          send the request (e.g. its origin is no longer
+ *                                          allowed)
  *
  * The attempt number is the lease's token: an outcome for another attempt than the one
  * in flight is stale and changes nothing -- except a 2xx, because then the request was
@@ -35,6 +38,17 @@ typedef struct Item {
   char *zEntity;
 } Item;
 
+/* A reason the glue may give: short, and safe to show and to match on. */
+static int is_token(const char *z) {
+  size_t n = 0;
+  if (z == NULL) return 0;
+  for (; z[n] != '\0'; n++) {
+    char c = z[n];
+    if (n >= 40 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return 0;
+  }
+  return n > 0;
+}
+
 static int outcome_read(bgs_engine *pEng, const char *zJson, Outcome *o) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "SELECT json_type(?1,'$.id'), json_extract(?1,'$.id'),"
@@ -42,7 +56,8 @@ static int outcome_read(bgs_engine *pEng, const char *zJson, Outcome *o) {
                                   " json_type(?1,'$.status'), json_extract(?1,'$.status'),"
                                   " json_type(?1,'$.headers'),"
                                   " (SELECT value FROM json_each(?1,'$.headers')"
-                                  "   WHERE lower(key) = 'retry-after' AND type = 'text')");
+                                  "   WHERE lower(key) = 'retry-after' AND type = 'text'),"
+                                  " json_type(?1,'$.refused'), json_extract(?1,'$.refused')");
   const char *zType;
   int rc = BGS_OK;
   if (pStmt == NULL) return BGS_ERROR;
@@ -65,7 +80,13 @@ static int outcome_read(bgs_engine *pEng, const char *zJson, Outcome *o) {
   if (rc == BGS_OK && zType != NULL && strcmp(zType, "object") != 0 && strcmp(zType, "null") != 0) {
     rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "headers must be an object");
   }
+  zType = (const char *)sqlite3_column_text(pStmt, 8);
+  if (rc == BGS_OK && zType != NULL &&
+      (strcmp(zType, "text") != 0 || !is_token((const char *)sqlite3_column_text(pStmt, 9)))) {
+    rc = bgs__err(pEng, BGS_INVALID_ARGUMENT, "refused must be a reason of 1 to 40 characters a-z, 0-9 and -");
+  }
   if (rc == BGS_OK) {
+    if (zType != NULL) o->zRefused = bgs__strdup((const char *)sqlite3_column_text(pStmt, 9));
     o->id = sqlite3_column_int64(pStmt, 1);
     o->nAttempt = sqlite3_column_int64(pStmt, 3);
     o->iStatus = sqlite3_column_int(pStmt, 5);
@@ -109,6 +130,12 @@ static int decide(bgs_engine *pEng, const Outcome *o, const Item *pItem, bgs_tim
   if (o->bRetry && s != 401) s = 0; /* a batch that failed as a whole: each item retries */
   *pnDelay = 0;
   *pzReason = NULL;
+  if (o->zRefused != NULL) {
+    /* Never sent: the status is what the glue logs, the reason is why it was not sent. */
+    *peState = BGS__ST_DEAD;
+    *pzReason = o->zRefused;
+    return BGS_OK;
+  }
   if (s >= 200 && s <= 299) {
     *peState = BGS__ST_DONE;
     return BGS_OK;
@@ -302,5 +329,6 @@ int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
     }
   }
   free(o.zRetryAfter);
+  free(o.zRefused);
   return rc;
 }

@@ -1,4 +1,6 @@
 /* test_outcome.c -- what a reported status does to an item. */
+#include <stdio.h>
+
 #include "check.h"
 #include "support.h"
 
@@ -161,6 +163,40 @@ TEST(test_outcome_other_statuses_make_dead_letters_with_a_reason) {
     item_str(pEng, id, "reason", zReason, sizeof(zReason));
     CHECK_STR(zReason, aCase[i].zReason);
   }
+  bgs_close(pEng);
+}
+
+/* The glue's own refusal (an origin no longer allowed): never sent, so no retry can help. */
+TEST(test_outcome_refused_by_the_glue_is_a_dead_letter_with_its_reason) {
+  static const char *aBad[] = {"\"\"", "\"Origin\"", "\"a b\"", "7",
+                               "\"0123456789012345678901234567890123456789x\""};
+  bgs_engine *pEng = engine_new();
+  int64_t aId[2], aAt[2];
+  char zJson[160], zState[32], zReason[48];
+  char *zOut = NULL;
+  size_t i;
+  int64_t id = enqueue_simple(pEng, "r", 1000);
+  CHECK_EQ_I64(claim_ids(pEng, 2, 2000, aId, aAt), 1);
+  /* A bad reason is refused and changes nothing: the item stays in flight. */
+  for (i = 0; i < sizeof(aBad) / sizeof(aBad[0]); i++) {
+    snprintf(zJson, sizeof(zJson), "{\"id\":%lld,\"attempt\":1,\"status\":403,\"refused\":%s}",
+             (long long)id, aBad[i]);
+    CHECK_RC(bgs_outcome(pEng, zJson, NULL, 0, 2000, &zOut), BGS_INVALID_ARGUMENT);
+    CHECK(zOut == NULL);
+  }
+  item_str(pEng, id, "state", zState, sizeof(zState));
+  CHECK_STR(zState, "inflight");
+  /* Whatever the status -- even a retryable 0 -- the refusal makes it dead, with its reason. */
+  snprintf(zJson, sizeof(zJson),
+           "{\"id\":%lld,\"attempt\":1,\"status\":0,\"refused\":\"origin-not-allowed\"}", (long long)id);
+  CHECK_OK(bgs_outcome(pEng, zJson, NULL, 0, 2000, &zOut));
+  json_str(zOut, "$.state", zState, sizeof(zState));
+  CHECK_STR(zState, "dead");
+  json_str(zOut, "$.reason", zReason, sizeof(zReason));
+  CHECK_STR(zReason, "origin-not-allowed");
+  bgs_free(zOut);
+  item_str(pEng, id, "reason", zReason, sizeof(zReason));
+  CHECK_STR(zReason, "origin-not-allowed");
   bgs_close(pEng);
 }
 
