@@ -334,6 +334,62 @@ TEST(test_conflict_merge_field_rules_decide_both_sided_changes) {
   bgs_close(pEng);
 }
 
+/* A merge needs the local side as a JSON object; a body that is not one (an array, a
+   string, not JSON at all) cannot be merged. The change must not be lost: the conflict is
+   parked for the app ("local-not-a-document"), the body untouched, the entity blocked,
+   and keep-local still sends that very body against the new version. */
+TEST(test_conflict_merge_of_a_body_that_is_not_an_object_parks_it_unchanged) {
+  static const char *const azBody[] = {"[1,2]", "\"mine\"", "title=mine", "{\"title\":"};
+  static const char *const azMethod[] = {"PUT", "PUT", "PUT", "PATCH"};
+  size_t i;
+  for (i = 0; i < sizeof(azBody) / sizeof(azBody[0]); i++) {
+    bgs_engine *pEng = conflict_engine("{\"strategy\":\"merge\"}");
+    char *zItem, *zOut, *zList, *zRes, *zBody;
+    int64_t iConflict;
+    int64_t id = put(pEng, "1", azMethod[i], azBody[i], NULL, 1000);
+    int64_t idNext = put(pEng, "1", "PUT", LOCAL, NULL, 1001);
+    zItem = claim_one(pEng, 2000);
+    zOut = outcome(pEng, zItem, 412, "\"v2\"", REMOTE, 2100);
+    check_str_at(zOut, "$.state", "conflict");
+    check_str_at(zOut, "$.conflict.state", "open");
+    check_str_at(zOut, "$.conflict.reason", "local-not-a-document");
+    CHECK_EQ_I64(json_int(zOut, "$.conflict.needsRemote"), 0);
+    iConflict = json_int(zOut, "$.conflict.id");
+    free(zItem);
+    /* Listed with what is known: base and remote, no local document, the version. */
+    zList = conflicts(pEng, "{\"state\":\"open\"}");
+    CHECK_EQ_I64(json_int(zList, "$[0].itemId"), id);
+    check_str_at(zList, "$[0].local", ""); /* null */
+    check_str_at(zList, "$[0].remote.body", "theirs");
+    check_str_at(zList, "$[0].base.title", "a");
+    check_str_at(zList, "$[0].remoteVersion", "\"v2\"");
+    bgs_free(zList);
+    zBody = body_of(pEng, id);
+    CHECK(strcmp(zBody, azBody[i]) == 0);
+    free(zBody);
+    CHECK(claim_one(pEng, 2200) == NULL); /* idNext waits behind the conflict */
+    /* The app keeps its change: the same bytes go out against "v2". */
+    CHECK_OK(bgs_conflict_resolve(pEng, iConflict, "{\"keep\":\"local\"}", 2300, &zRes));
+    check_str_at(zRes, "$.resolution", "keep-local");
+    zItem = claim_one(pEng, 2300);
+    CHECK_EQ_I64(json_int(zItem, "$[0].id"), id);
+    check_str_at(zItem, "$[0].baseVersion", "\"v2\"");
+    check_str_at(zItem, "$[0].method", azMethod[i]);
+    zBody = body_of(pEng, id);
+    CHECK(strcmp(zBody, azBody[i]) == 0);
+    free(zBody);
+    bgs_free(zOut);
+    zOut = outcome(pEng, zItem, 204, NULL, NULL, 2400);
+    free(zItem);
+    zItem = claim_one(pEng, 2500);
+    CHECK_EQ_I64(json_int(zItem, "$[0].id"), idNext);
+    bgs_free(zOut);
+    bgs_free(zRes);
+    free(zItem);
+    bgs_close(pEng);
+  }
+}
+
 TEST(test_conflict_item_strategy_overrides_the_queue) {
   bgs_engine *pEng = conflict_engine("{\"strategy\":\"manual\"}");
   char *zItem, *zOut;

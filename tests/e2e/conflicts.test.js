@@ -85,4 +85,66 @@ describe('conflicts', () => {
       await s.close();
     }
   });
+
+  it('an open conflict is found by a page opened later: another tab, and a page reloaded after the worker was stopped', async () => {
+    h.reset();
+    const put = (doc) => fetch(`${h.url}/api/notes/u1`, { method: 'PUT', body: JSON.stringify(doc) });
+    expect((await put({ title: 'T', body: 'B' })).status).toBe(201);
+    const s = await h.open('/');
+    try {
+      const base = await (await fetch(`${h.url}/api/notes/u1`)).json();
+      expect((await put({ ...base, title: 'remote title' })).status).toBe(200); // another device
+      // This device changes the same field: the merge cannot decide it, the conflict stays open.
+      const item = await s.call(
+        (c, base) =>
+          c.enqueue({
+            url: '/api/notes/u1',
+            method: 'PUT',
+            body: { ...base, title: 'local title' },
+            entity: 'note:u1',
+            baseVersion: '"v1"',
+            baseDocument: base,
+            conflictStrategy: 'merge',
+          }),
+        base,
+      );
+      await h.waitFor(async () => (await s.events()).some((e) => e.type === 'conflict' && e.detail.id === item.id), 'a conflict event');
+      const open = {
+        itemId: item.id,
+        state: 'open',
+        strategy: 'merge',
+        reason: 'unresolvable',
+        fields: ['title'],
+        base: { ...base, title: 'T' },
+        local: { ...base, title: 'local title' },
+        remote: expect.objectContaining({ title: 'remote title', body: 'B' }),
+        baseVersion: '"v1"',
+        remoteVersion: '"v2"',
+      };
+
+      // A second tab of the same app (same worker) lists it.
+      const tab = await s.openTab('/');
+      expect(await s.call((c) => c.conflicts(), undefined, { page: tab })).toEqual([expect.objectContaining(open)]);
+      await tab.close();
+
+      // The worker is stopped (the browser does that to idle workers) and the page reloaded:
+      // the new worker reads the inbox back from storage.
+      await s.stopWorker();
+      await s.reload();
+      const [found] = await s.call((c) => c.conflicts());
+      expect(found).toMatchObject(open);
+      expect((await s.status('default')).counts.conflict).toBe(1);
+
+      // And the late page can settle it: its document goes out against the remote version.
+      await s.call((c, { id, doc }) => c.resolveConflict(id, { document: doc }), { id: found.id, doc: { ...found.merged, title: 'both titles' } });
+      await h.waitFor(() => h.log().some((e) => e.key !== null && e.applied), 'the resolved document to be applied');
+      const queued = h.requests.filter((r) => r.headers['idempotency-key']); // the direct PUTs carry no key
+      expect(queued.map((r) => r.headers['if-match'])).toEqual(['"v1"', '"v2"']);
+      expect((await (await fetch(`${h.url}/api/notes/u1`)).json()).title).toBe('both titles');
+    } catch (err) {
+      throw s.annotate(err);
+    } finally {
+      await s.close();
+    }
+  });
 });

@@ -6,7 +6,9 @@
  *   invalid JSON in a batch response (2xx)     every item waits (reason bad-batch-response)
  *   a batch response of the wrong shape        every item waits (missing-from-batch)
  *   invalid JSON in a 412 (and in the GET after) conflict parked, needsRemote
- *   a 412 of 5 MiB (over the 1 MiB kept)       conflict parked, needsRemote
+ *   a 412 of 5 MiB, the GET answers 404        conflict parked, remoteDeleted
+ *   a 412 of 5 MiB, the GET answers 5 MiB      conflict parked, needsRemote, remoteError
+ *                                              invalid-document; keep-local still works
  *   a 2xx with a 20 MiB body                   done (the body is drained, not kept)
  *   a 2xx with a wrong content type            done (content types are not judged)
  *   a 500 with an HTML body                    waits (retry)
@@ -112,11 +114,13 @@ async function once(path, route, { method = 'PUT', body = '{"a":1}', extra = {},
   routes.set(path, route);
   const engine = await open(queue);
   const { id } = await engine.enqueue({ queue: 'q', method, url: `${app.url}${path}`, entity: path, ...extra }, body);
-  const summary = await replayer(engine, { batch: !!queue?.batch }).run('q', { deadlineMs: Infinity });
+  const decisions = [];
+  const summary = await replayer(engine, { batch: !!queue?.batch, onOutcome: (i, d) => decisions.push(d) }).run('q', { deadlineMs: Infinity });
   const item = engine.items({ limit: 100 }).find((i) => i.id === id);
   const conflicts = engine.conflicts ? engine.conflicts({}) : [];
+  const kept = item.state === 'done' ? null : new TextDecoder().decode(engine.body(id)); // the local change
   await engine.close();
-  return { item, summary, conflicts };
+  return { item, summary, conflicts, decisions, kept };
 }
 
 const json = (res, status, body, headers = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
@@ -144,21 +148,67 @@ describe('Bad server responses → a defined outcome, nothing lost', () => {
   });
 
   it('invalid JSON in a 412 and in the GET that follows: the conflict is parked, needing the remote document', async () => {
-    const { item, conflicts } = await once('/n/1', (req, res) => json(res, req.method === 'GET' ? 200 : 412, '{not json', { etag: '"v9"' }), {
+    const { item, conflicts, decisions } = await once('/n/1', (req, res) => json(res, req.method === 'GET' ? 200 : 412, '{not json', { etag: '"v9"' }), {
       extra: { baseVersion: '"v1"', baseDocument: { a: 0 } },
     });
     expect(item.state).toBe('conflict');
     expect(conflicts).toHaveLength(1);
     expect(conflicts[0]).toMatchObject({ state: 'open', needsRemote: true });
+    expect(decisions.at(-1).remoteError).toBe('invalid-document'); // the GET's body, refused
   });
 
-  it('a 412 of 5 MiB: over the 1 MiB kept, parked needing the remote document (the GET answers 404: gone)', async () => {
-    const huge = `{"a":"${'x'.repeat(5 * 1024 * 1024)}"}`;
-    const { item, conflicts } = await once('/n/2', (req, res) => (req.method === 'GET' ? json(res, 404, '{}') : json(res, 412, huge, { etag: '"v2"' })), {
-      extra: { baseVersion: '"v1"', baseDocument: { a: 0 } },
-    });
-    expect(['conflict', 'done', 'pending', 'dead']).toContain(item.state);
+  // A 412 body over the 1 MiB the Replayer keeps (BGS_MAX_DOCUMENT_BYTES) never reaches the
+  // engine: it sees a 412 without a document and asks for the remote one, which the
+  // Replayer GETs. What the GET answers decides; the local change stays either way.
+  const huge = `{"a":"${'x'.repeat(5 * 1024 * 1024)}"}`;
+  const staleEdit = { extra: { baseVersion: '"v1"', baseDocument: { a: 0 } } };
+
+  it('a 412 of 5 MiB, then the GET answers 404: parked as deleted on the server, the local change kept', async () => {
+    const { item, conflicts, kept } = await once('/n/2', (req, res) => (req.method === 'GET' ? json(res, 404, '{}') : json(res, 412, huge, { etag: '"v2"' })), staleEdit);
+    expect(app.hits.filter((h) => h.path === '/n/2').map((h) => h.method)).toEqual(['PUT', 'GET']);
+    expect([item.state, item.reason]).toEqual(['conflict', 'conflict']);
     expect(conflicts).toHaveLength(1);
+    expect(conflicts[0]).toMatchObject({
+      status: 412,
+      state: 'open',
+      reason: 'remote-deleted',
+      needsRemote: false,
+      remoteDeleted: true,
+      base: { a: 0 },
+      local: { a: 1 },
+      remote: null,
+      itemState: 'conflict',
+    });
+    expect(kept).toBe('{"a":1}');
+  });
+
+  it('a 412 of 5 MiB, then a GET of 5 MiB: a typed error (invalid-document), parked needing the remote, resolvable by hand', async () => {
+    const path = '/n/3';
+    routes.set(path, (req, res) => {
+      if (req.method === 'GET') return json(res, 200, huge, { etag: '"v3"' });
+      return req.headers['if-match'] === '"v2"' ? json(res, 200, '{}', { etag: '"v4"' }) : json(res, 412, huge, { etag: '"v2"' });
+    });
+    const engine = await open();
+    try {
+      const { id } = await engine.enqueue({ queue: 'q', method: 'PUT', url: `${app.url}${path}`, entity: path, ...staleEdit.extra }, '{"a":1}');
+      const decisions = [];
+      await replayer(engine, { onOutcome: (i, d) => decisions.push(d) }).run('q', { deadlineMs: Infinity });
+      expect(decisions).toHaveLength(1);
+      expect(decisions[0]).toMatchObject({ state: 'conflict', remoteError: 'invalid-document', conflict: { needsRemote: true } });
+      const [conflict] = engine.conflicts({});
+      expect(conflict).toMatchObject({ state: 'open', reason: 'needs-remote', needsRemote: true, remote: null, remoteVersion: '"v2"', local: { a: 1 } });
+      expect(engine.items({ limit: 10 }).find((i) => i.id === id).state).toBe('conflict');
+      expect(new TextDecoder().decode(engine.body(id))).toBe('{"a":1}');
+
+      // The 412's ETag is known, so the app can still send its change against it.
+      await engine.conflictResolve(conflict.id, { keep: 'local' });
+      await replayer(engine).run('q', { deadlineMs: Infinity });
+      const puts = app.hits.filter((h) => h.path === path && h.method === 'PUT');
+      expect(puts.map((h) => h.body)).toEqual(['{"a":1}', '{"a":1}']);
+      expect(engine.items({ limit: 10 }).find((i) => i.id === id).state).toBe('done');
+    } finally {
+      await engine.close();
+    }
   });
 
   it('a 2xx with a 20 MiB body: done (the body is drained, not kept)', async () => {
