@@ -16,6 +16,13 @@
  * retries with its own backoff (minutes) even with no page open. A run that left only
  * done, dead, conflict or auth items resolves: retrying would not change them.
  *
+ * User constraints (sw/Conditions.js): a queue whose constraints the last page report does
+ * not meet (metered network, Save-Data on, battery low) is not replayed by any trigger; its
+ * items stay queued, status().waitingFor says why and pages get a `deferred` event. Such a
+ * `sync` RESOLVES: only a page can report a change, so a browser retry minutes later would
+ * find the same report and spend the tag's few retries for nothing. A report that lifts the
+ * constraint asks for a replay at once (a sync registration, or a run without the API).
+ *
  * Time: `now` (default Date.now) is the engine's clock (due times, leases, backoff).
  * Event budgets use real time (`clockMs`), since the browser's limit is real time.
  */
@@ -29,9 +36,11 @@ import {
   syncTag,
   validateRequest,
   checkHeaders,
+  checkConditionsReport,
 } from '../web/protocol.js';
 import { Engine } from './Engine.js';
 import { Replayer } from './Replayer.js';
+import { Conditions, REASONS, checkConstraints } from './Conditions.js';
 import { openBlobStore } from './BlobStore.js';
 import { loadEngineModule, precacheEngineModule } from './loadEngineModule.js';
 import { openStore } from './storage/openStore.js';
@@ -51,6 +60,7 @@ const DEFAULTS = Object.freeze({
   allowTestClock: false,
   blobStore: 'auto', // 'auto': IndexedDB/OPFS blobs next to the store; false: bodies stay in the database
   largeBodyBytes: 64 * 1024,
+  conditionsMaxAgeMs: null, // a conditions report never goes stale by itself (see Conditions.js)
 });
 
 /** Broadcasts the notify hook hears: a run that ended, items that need the user. */
@@ -90,7 +100,10 @@ export class BgsyncWorker {
    *          fetch?: Function, logger?: {warn: Function, info?: Function},
    *          notify?: (e: {type: string, detail: object}) => ({title: string}|null),
    *          blobStore?: 'auto'|false|object, largeBodyBytes?: number,
-   *          engineOptions?: object, allowTestClock?: boolean}} [options]
+   *          engineOptions?: object, allowTestClock?: boolean,
+   *          constraints?: {unmetered?: boolean, respectSaveData?: boolean, batteryNotLow?: boolean,
+   *                         lowBatteryLevel?: number}, conditionsMaxAgeMs?: number|null}} [options]
+   *   constraints: the default of every queue; a queue's own `constraints` override it field by field.
    */
   constructor(options = {}) {
     this.options = { ...DEFAULTS, ...options };
@@ -103,6 +116,8 @@ export class BgsyncWorker {
     }
     this.queueNames = queues.map((q) => q.name);
     this.queueConfigs = queues;
+    // queue -> its constraints (null: sends whatever pages report), checked now: a typo throws.
+    this.constraints = new Map(queues.map((q) => [q.name, checkConstraints(this.options.constraints, q.constraints, `queue '${q.name}'`)]));
     this.log = this.options.logger ?? console;
     this.clockOffsetMs = 0; // test clock only (allowTestClock)
     const baseNow = this.options.now ?? (() => Date.now());
@@ -118,6 +133,15 @@ export class BgsyncWorker {
     this.instanceId = Math.random().toString(36).slice(2, 10);
     this._asked = new Set(); // queues replayed or with a sync requested in this life
     this._syncTags = new Set(); // queues whose sync registration waits for the end of the task
+    this._deferred = new Map(); // queue -> the reasons its last deferral was announced with
+    this.conditions = new Conditions({
+      caches: () => this.scope?.caches,
+      scopeUrl: () => this.scope?.location?.href,
+      name: this.options.storeName,
+      now: () => this.now(),
+      maxAgeMs: this.options.conditionsMaxAgeMs,
+      log: this.log,
+    });
   }
 
   /** The engine, opened on first use (module load + store load). */
@@ -156,6 +180,8 @@ export class BgsyncWorker {
           queues: this.queueConfigs,
         });
         mark('bgsync:engine-open');
+        // A quarantine leaves an empty queue: pages must hear it, never just see it empty.
+        if (engine.recovery) this.broadcast('recovered', engine.recovery);
         return engine;
       })();
       this._engine.catch(() => {
@@ -174,6 +200,8 @@ export class BgsyncWorker {
   /** Installs the event listeners; call once, synchronously, in the worker's top level. */
   listen(scope = globalThis) {
     this.scope = scope;
+    // A batch endpoint is a URL replays go to: the origin rule holds for it, refused now.
+    for (const q of this.queueConfigs) if (q.batch?.url !== undefined) this._checkUrl(q.batch.url);
     this.fetch = this.options.fetch ?? scope.fetch.bind(scope);
     scope.addEventListener('sync', (event) => this._onSync(event));
     scope.addEventListener('periodicsync', (event) => this._onPeriodicSync(event));
@@ -399,8 +427,65 @@ export class BgsyncWorker {
     return results;
   }
 
+  // ---------------------------------------------------------------------------------
+  // User constraints (sw/Conditions.js)
+
+  /** Why `queue` may not send under the last report, e.g. ['unmetered-network']; [] = it may. */
+  async waitingFor(queue) {
+    await this.conditions.load();
+    return this.conditions.unmet(this.constraints.get(queue));
+  }
+
+  /**
+   * Applies a conditions report ({metered, saveData, battery, connectionType, effectiveType,
+   * source}) once durable; a queue it unblocks is replayed at once. SyncClient sends these,
+   * and worker code may call it too. Resolves with {conditions, waitingFor: {queue: reasons}}.
+   */
+  async reportConditions(report) {
+    const checked = checkConditionsReport(isPlainObject(report) ? report : {});
+    if (checked.reason) throw new BgsyncError('invalid-argument', `conditions report: bad ${checked.reason}`);
+    const { before, after } = await this.conditions.report(checked.report);
+    // The report is kept even when the engine cannot open now; a later run applies it.
+    const engine = await this.engine().catch(() => null);
+    const waitingFor = {};
+    for (const q of this.queueNames) {
+      const c = this.constraints.get(q);
+      const reasons = this.conditions.unmet(c, after);
+      if (reasons.length > 0) waitingFor[q] = reasons;
+      const wasHeld = this.conditions.unmet(c, before).length > 0;
+      if (wasHeld !== reasons.length > 0) this.broadcastStatus(q);
+      if (wasHeld && reasons.length === 0 && engine && engine.status(q).counts.pending > 0) {
+        if (this.hasBackgroundSync()) this.requestSync(q); // Chromium fires it at once when online
+        else this.sync(q, { trigger: 'conditions' }).catch(() => undefined);
+      }
+    }
+    this.broadcastStatus();
+    return { conditions: after, waitingFor };
+  }
+
+  /**
+   * A replay that constraints hold back: nothing is claimed, the items stay as they are.
+   * Pages hear a `deferred` event when a queue starts waiting or waits for other reasons,
+   * not at every trigger (the page's fallback timer asks every minute).
+   */
+  _defer(engine, queue, trigger, waitingFor) {
+    const counts = engine.status(queue).counts;
+    const remaining = counts.pending + counts.waiting + counts.inflight;
+    if (remaining === 0) return { queue, remaining, run: null }; // nothing to hold back
+    const key = waitingFor.join(',');
+    if (this._deferred.get(queue) !== key) {
+      this._deferred.set(queue, key);
+      this.broadcast('deferred', { queue, waitingFor, remaining, trigger });
+    }
+    this.broadcastStatus(queue);
+    return { queue, remaining, run: null, waitingFor };
+  }
+
   async _run(queue, trigger, deadlineMs, state) {
     const engine = await this.engine();
+    const waitingFor = await this.waitingFor(queue);
+    if (waitingFor.length > 0) return this._defer(engine, queue, trigger, waitingFor);
+    this._deferred.delete(queue);
     const run = { queue, trigger, startedAt: this.now(), endedAt: null, attempted: 0, states: {}, result: 'running' };
     this.broadcastStatus(queue);
     let done = 0;
@@ -413,6 +498,7 @@ export class BgsyncWorker {
       credentials: this.options.credentials,
       resolveConflict: this.options.resolveConflict,
       clockMs: this.clockMs,
+      checkUrl: (url) => this._checkUrl(url), // again at replay: the allow-list may have shrunk
       onOutcome: (item, decision, status) => {
         done++;
         if (this.retired) return; // the engine is closed: the successor reports from now on
@@ -431,7 +517,8 @@ export class BgsyncWorker {
         run.attempted += s.attempted;
         for (const [k, v] of Object.entries(s.states)) run.states[k] = (run.states[k] ?? 0) + v;
         if (s.stoppedByDeadline) break;
-      } while (state.again && this.clockMs() < deadlineMs);
+        // A report that came in during the pass holds the next one back (not this one).
+      } while (state.again && this.clockMs() < deadlineMs && this.conditions.unmet(this.constraints.get(queue)).length === 0);
     } catch (err) {
       error = err;
     }
@@ -455,7 +542,8 @@ export class BgsyncWorker {
     if (queue === null || !this.queueNames.includes(queue)) return; // not ours
     event.waitUntil(
       this.sync(queue, { trigger: event.lastChance ? 'sync-last-chance' : 'sync' }).then((r) => {
-        if (r.remaining > 0) {
+        // Deferred by user constraints: resolved, a page's report replays it (file comment).
+        if (r.remaining > 0 && !r.waitingFor) {
           // Rejecting makes the browser schedule this tag again (see the file comment).
           throw new BgsyncError('invalid-state', `${r.remaining} item(s) of '${queue}' still wait; asking the browser to retry`);
         }
@@ -547,6 +635,16 @@ export class BgsyncWorker {
     if (running) state = 'running';
     else if (remaining > 0) state = lastRun?.result === 'failed' && lastRun.endedAt >= this.lastEnqueueAt ? 'failed' : 'scheduled';
     else state = lastRun ? lastRun.result : 'idle';
+    // Queues with items that the last conditions report holds back, and why.
+    await this.conditions.load();
+    const conditions = this.conditions.current();
+    const held = {};
+    for (const q of names) {
+      const c = q === queue ? s.counts : s.queues?.[q];
+      const reasons = this.conditions.unmet(this.constraints.get(q), conditions);
+      if (c && c.pending + c.waiting + c.inflight > 0 && reasons.length > 0) held[q] = reasons;
+    }
+    const waitingFor = Object.values(REASONS).filter((r) => Object.values(held).some((list) => list.includes(r)));
     return {
       queue: queue ?? null,
       counts: s.counts,
@@ -555,6 +653,10 @@ export class BgsyncWorker {
       lastRun,
       queues: s.queues ?? {},
       backgroundSync: this.hasBackgroundSync(),
+      waitingFor,
+      waitingForByQueue: held,
+      conditions,
+      recovery: engine.recovery ?? null,
       now: this.now(),
     };
   }
@@ -687,6 +789,7 @@ export class BgsyncWorker {
           queues: this.queueNames,
           backgroundSync: this.hasBackgroundSync(),
           batch: MAX_BATCH_CALLS,
+          conditions: true, // takes reportConditions (SyncClient reports only to such a worker)
           diagnostics: { ...this.diagnostics },
         };
       case 'enqueue':
@@ -697,8 +800,13 @@ export class BgsyncWorker {
       case 'syncNow': {
         const trigger = args.trigger ?? 'page';
         const rs = args.queue ? [await this.sync(args.queue, { trigger })] : await this.syncAll(trigger);
-        return { remaining: rs.reduce((n, r) => n + r.remaining, 0) };
+        const held = [...new Set(rs.flatMap((r) => r.waitingFor ?? []))];
+        const result = { remaining: rs.reduce((n, r) => n + r.remaining, 0) };
+        if (held.length > 0) result.waitingFor = Object.values(REASONS).filter((r) => held.includes(r));
+        return result;
       }
+      case 'reportConditions':
+        return this.reportConditions(args);
       case 'items': {
         const engine = await this.engine();
         const filter = {};

@@ -4,7 +4,8 @@
  * channel (the calls of one task share one message: web/WorkerRequests.js); the worker's
  * broadcasts arrive as events on this EventTarget:
  *   progress {queue, done, total}, status {counts, state, ...}, completed, failed,
- *   conflict, dead, auth, pulled.
+ *   conflict, dead, auth, pulled, deferred {queue, waitingFor} (user constraints held a queue),
+ *   recovered {code, detail, movedTo, at} (the worker quarantined a damaged store).
  *
  * `enqueue` resolves only once the worker reports the item durable (stored in
  * IndexedDB/OPFS); a rejection means nothing was stored.
@@ -12,17 +13,25 @@
  * Where the Background Sync API is missing (the worker says so in `hello`), the client is
  * the trigger: it asks for a replay on `online`, when the page becomes visible, and every
  * `fallbackIntervalMs` while visible.
+ *
+ * Conditions (the worker's user constraints, sw/Conditions.js): a worker cannot see the
+ * battery, nor Save-Data in most browsers, so the client reports what the page can read --
+ * navigator.connection (type, effectiveType, saveData) and navigator.getBattery() (level,
+ * charging) -- on connect and at every change, as source 'browser'. An app reports its own
+ * knowledge with reportConditions() (source 'app', which wins over the browser's values).
+ * `watchConditions: false` turns the automatic reports off.
  */
 import { BgsyncError } from './BgsyncError.js';
-import { EVENT_TYPES, PROTOCOL_VERSION, PULL_TAG, validateRequest } from './protocol.js';
+import { CONNECTION_TYPES, EFFECTIVE_TYPES, EVENT_TYPES, PROTOCOL_VERSION, PULL_TAG, validateRequest } from './protocol.js';
 import { WorkerRequests, withTimeout } from './WorkerRequests.js';
 
-const DEFAULTS = Object.freeze({ timeoutMs: 30_000, readyTimeoutMs: 30_000, fallbackIntervalMs: 60_000 });
+const DEFAULTS = Object.freeze({ timeoutMs: 30_000, readyTimeoutMs: 30_000, fallbackIntervalMs: 60_000, watchConditions: true });
 
 export class SyncClient extends EventTarget {
   /**
    * @param {{serviceWorker?: ServiceWorkerContainer, timeoutMs?: number,
-   *          readyTimeoutMs?: number, fallbackIntervalMs?: number, baseUrl?: string}} [options]
+   *          readyTimeoutMs?: number, fallbackIntervalMs?: number, baseUrl?: string,
+   *          watchConditions?: boolean}} [options]
    */
   constructor(options = {}) {
     super();
@@ -33,6 +42,7 @@ export class SyncClient extends EventTarget {
     this._requests = new WorkerRequests({ timeoutMs: this.options.timeoutMs });
     this._fallbackTimer = null;
     this._listeners = [];
+    this._watching = false; // connection/battery listeners installed
     if (this.container) {
       const onMessage = (e) => this._onBroadcast(e);
       this.container.addEventListener('message', onMessage);
@@ -59,6 +69,8 @@ export class SyncClient extends EventTarget {
         this.worker = worker;
         this.info = await this._request('hello', {});
         if (!this.info.backgroundSync) this._startFallback();
+        // Every worker that answers hello hears the conditions (a new version, a restart).
+        if (this.info.conditions && this.options.watchConditions) this._reportBrowserConditions();
         return worker;
       })();
       this._ready.catch(() => {
@@ -145,6 +157,20 @@ export class SyncClient extends EventTarget {
   }
 
   /**
+   * Tells the worker what the app knows about the device, for the queues' constraints:
+   * {metered?: boolean, saveData?: boolean, battery?: {level: 0..1, charging: boolean},
+   * connectionType?, effectiveType?}; null forgets a field (the browser's reading applies
+   * again). Resolves once the worker stored it: {conditions, waitingFor: {queue: reasons}}.
+   * A queue it unblocks is replayed at once. Bad fields reject with invalid-argument.
+   */
+  async reportConditions(report = {}) {
+    if (report === null || typeof report !== 'object' || 'source' in report) {
+      throw new BgsyncError('invalid-argument', 'reportConditions takes {metered, saveData, battery, connectionType, effectiveType}');
+    }
+    return this._request('reportConditions', { ...report, source: 'app' });
+  }
+
+  /**
    * Asks the browser for `periodicsync` (the worker's pulls, then a replay) at most every
    * minIntervalMs. Resolves false where Periodic Background Sync is missing or refused
    * (it needs an installed app in Chromium); the pages' triggers still apply then.
@@ -181,6 +207,52 @@ export class SyncClient extends EventTarget {
     const msg = e.data;
     if (!msg || msg.bgsync !== PROTOCOL_VERSION || !EVENT_TYPES.includes(msg.event)) return;
     this.dispatchEvent(new CustomEvent(msg.event, { detail: msg.detail }));
+  }
+
+  /** Reports navigator.connection and the battery now, and (once) at every change. */
+  _reportBrowserConditions() {
+    const nav = globalThis.navigator;
+    const send = (report) => {
+      if (Object.keys(report).length === 0) return;
+      this._request('reportConditions', { ...report, source: 'browser' }).catch(() => undefined);
+    };
+    const connection = nav?.connection;
+    if (connection) {
+      const read = () => {
+        const r = {};
+        if (typeof connection.saveData === 'boolean') r.saveData = connection.saveData;
+        // Desktop Chromium has no `type`: metered then stays unknown (allowed), not guessed.
+        if (CONNECTION_TYPES.includes(connection.type)) r.connectionType = connection.type;
+        if (EFFECTIVE_TYPES.includes(connection.effectiveType)) r.effectiveType = connection.effectiveType;
+        return r;
+      };
+      send(read());
+      if (!this._watching && typeof connection.addEventListener === 'function') {
+        const onChange = () => send(read());
+        connection.addEventListener('change', onChange);
+        this._listeners.push(() => connection.removeEventListener('change', onChange));
+      }
+    }
+    if (typeof nav?.getBattery === 'function') {
+      const first = !this._watching;
+      Promise.resolve()
+        .then(() => nav.getBattery())
+        .then((battery) => {
+          const read = () => ({ battery: { level: battery.level, charging: battery.charging } });
+          const onChange = () => send(read());
+          onChange();
+          if (first && typeof battery.addEventListener === 'function') {
+            battery.addEventListener('levelchange', onChange);
+            battery.addEventListener('chargingchange', onChange);
+            this._listeners.push(() => {
+              battery.removeEventListener('levelchange', onChange);
+              battery.removeEventListener('chargingchange', onChange);
+            });
+          }
+        })
+        .catch(() => undefined); // refused (permissions policy) or missing: stays unknown
+    }
+    this._watching = true;
   }
 
   _startFallback() {

@@ -34,6 +34,7 @@ export const REQUEST_TYPES = Object.freeze([
   'releaseAuth',
   'attempts',
   'testClock',
+  'reportConditions',
   'batch',
 ]);
 
@@ -51,6 +52,8 @@ export const EVENT_TYPES = Object.freeze([
   'dead',
   'auth',
   'pulled',
+  'deferred',
+  'recovered',
 ]);
 
 export const METHODS = Object.freeze(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -61,6 +64,12 @@ const MAX_URL_CHARS = 8192;
 const MAX_HEADER_COUNT = 64;
 const MAX_HEADER_CHARS = 8192;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** NetworkInformation.type and .effectiveType values a conditions report may carry. */
+export const CONNECTION_TYPES = Object.freeze(['bluetooth', 'cellular', 'ethernet', 'mixed', 'none', 'other', 'unknown', 'wifi', 'wimax']);
+export const EFFECTIVE_TYPES = Object.freeze(['slow-2g', '2g', '3g', '4g']);
+/** Who made a conditions report: SyncClient from the browser's APIs, or the app itself. */
+export const CONDITION_SOURCES = Object.freeze(['browser', 'app']);
 
 /** The periodicsync tag on which the worker runs its pulls (then replays every queue). */
 export const PULL_TAG = 'bgsync:pulls';
@@ -101,6 +110,34 @@ export function checkHeaders(h) {
     out[name.toLowerCase()] = value;
   }
   return out;
+}
+
+/**
+ * Checks a conditions report (reportConditions): every field optional, null = forget it,
+ * unknown fields refused (a typo such as `metred` must not pass as an empty report).
+ * Returns {report} or {reason}.
+ */
+export function checkConditionsReport(args) {
+  const known = ['metered', 'saveData', 'battery', 'connectionType', 'effectiveType', 'source'];
+  const extra = Object.keys(args).find((k) => !known.includes(k));
+  if (extra !== undefined) return { reason: `field ${extra.slice(0, 40)}` };
+  const optBool = (v) => v === undefined || v === null || typeof v === 'boolean';
+  if (!optBool(args.metered)) return { reason: 'metered' };
+  if (!optBool(args.saveData)) return { reason: 'saveData' };
+  const b = args.battery;
+  if (b !== undefined && b !== null) {
+    if (!isPlainObject(b) || Object.keys(b).some((k) => k !== 'level' && k !== 'charging')) return { reason: 'battery' };
+    if (!(Number.isFinite(b.level) && b.level >= 0 && b.level <= 1)) return { reason: 'battery.level' };
+    if (typeof b.charging !== 'boolean') return { reason: 'battery.charging' };
+  }
+  const optOf = (v, list) => v === undefined || v === null || list.includes(v);
+  if (!optOf(args.connectionType, CONNECTION_TYPES)) return { reason: 'connectionType' };
+  if (!optOf(args.effectiveType, EFFECTIVE_TYPES)) return { reason: 'effectiveType' };
+  if (args.source !== undefined && !CONDITION_SOURCES.includes(args.source)) return { reason: 'source' };
+  if (!known.some((k) => k !== 'source' && args[k] !== undefined)) return { reason: 'report (no condition in it)' };
+  const report = { source: args.source ?? 'app' };
+  for (const k of known) if (k !== 'source' && args[k] !== undefined) report[k] = k === 'battery' && b ? { level: b.level, charging: b.charging } : args[k];
+  return { report };
 }
 
 /**
@@ -166,6 +203,11 @@ export function validateRequest(msg) {
     case 'testClock':
       if (!Number.isFinite(args.offsetMs)) return fail('offsetMs');
       return { type: msg.type, args };
+    case 'reportConditions': {
+      const checked = checkConditionsReport(args);
+      if (checked.reason) return fail(checked.reason);
+      return { type: msg.type, args: checked.report };
+    }
     case 'batch': {
       const calls = args.calls;
       if (!Array.isArray(calls) || calls.length === 0 || calls.length > MAX_BATCH_CALLS) return fail('calls');

@@ -109,6 +109,11 @@ describe('Storage faults (Chromium)', () => {
       const dbs = await s.page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
       const moved = dbs.find((n) => n.startsWith('bgsync:default.corrupt-'));
       expect(moved).toBeDefined();
+      // The page is told, not left to find an empty queue: an event, and the status says so.
+      const recovery = { code: 'storage-corrupt', movedTo: moved, detail: expect.any(String) };
+      expect((await s.call((c) => c.status())).recovery).toMatchObject(recovery);
+      await h.waitFor(async () => (await s.events()).some((e) => e.type === 'recovered'), 'the recovered event');
+      expect((await s.events()).find((e) => e.type === 'recovered').detail).toMatchObject(recovery);
       const kept = await idb(s, moved, async (db, req) => (await req(db.transaction('chunks').objectStore('chunks').getAllKeys())).length);
       expect(kept).toBe(damaged.chunks);
       // And the fresh store works.
