@@ -8,8 +8,9 @@
  *
  * Stages of `npm test` (each counts its tests; a stage that cannot run is a failure,
  * never a silent skip): native CTest, the same under AddressSanitizer+UBSan, libFuzzer
- * smoke runs, Jest in Node (the real wasm module), Jest end-to-end in Chromium, and a
- * smoke run of the benchmark. BGS_STAGES=native,js limits the stages (for development).
+ * smoke runs, Jest in Node (the real wasm module), tsc over the .d.ts files (tests/types),
+ * Jest end-to-end in Chromium, and a smoke run of the benchmark. BGS_STAGES=native,js
+ * limits the stages (for development).
  */
 import { readFileSync, existsSync, mkdirSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -104,6 +105,20 @@ function benchSmokeStage() {
   return { name: 'bench-smoke', passed: status === 0 ? 1 : 0, failed: status === 0 ? 0 : 1 };
 }
 
+/**
+ * tsc over tests/types: web/index.d.ts and sw/index.d.ts against code that uses them as an
+ * app does. One check, two programs: the DOM and WebWorker libraries clash in one.
+ */
+function typesStage() {
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  if (!existsSync(tsc)) return { name: 'types', passed: 0, failed: 1, note: 'typescript is not installed' };
+  const failing = ['tests/types/tsconfig.json', 'tests/types/tsconfig.sw.json'].filter(
+    (project) => runCaptured(process.execPath, [tsc, '-p', join(ROOT, project), '--pretty', 'false']).status !== 0,
+  );
+  if (failing.length === 0) return { name: 'types', passed: 1, failed: 0 };
+  return { name: 'types', passed: 0, failed: 1, note: `tsc found errors: ${failing.join(', ')}` };
+}
+
 const STAGES = {
   native: () => ctestStage('native', 'build/native', ['-DCMAKE_BUILD_TYPE=Release']),
   sanitize: () =>
@@ -114,6 +129,7 @@ const STAGES = {
     }),
   fuzz: fuzzStage,
   js: () => jestStage('js', 'tests/js/jest.config.js'),
+  types: typesStage,
   e2e: () => jestStage('e2e', 'tests/e2e/jest.config.js'),
   bench: benchSmokeStage,
 };
