@@ -21,13 +21,32 @@
  * temporary file, fsync, rename, fsync the directory) and memory.
  * get() returns what fetch() can send: a Blob (IndexedDB, OPFS: backed by the disk, not
  * copied into memory) or a Uint8Array (Node, memory).
+ *
+ * Quarantine (quarantine(tag), when open set a damaged page store aside): the bodies go
+ * with the damaged copy, into the sibling store of the same backend named `<name>.<tag>`
+ * (`tag` is `corrupt-<time>`, the page store's suffix): IndexedDB `bgsync-blobs:<name>.<tag>`,
+ * OPFS `bgsync-<name>.<tag>-blobs`, Node `<dir>.<tag>`. openBlobStore({storage, name:
+ * `<name>.<tag>`}) opens it, as openStore does the page copy. Memory keeps its sibling in
+ * the original object (sibling(tag)): there is nowhere else it could be found again.
+ * Order: a marker naming the tag is written first; then one blob at a time is written to
+ * the sibling (durable) before it is deleted here; the marker goes last. A failure or a
+ * crash part way loses nothing: the rest stay here with the marker, and the next
+ * collection (Engine.collectBlobs) moves its orphans to that sibling instead of deleting.
  */
 import { importNodeOnly } from './importNodeOnly.js';
 
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+const TAG_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+// Names the sibling of a quarantine not finished yet. A valid id (every backend stores it
+// as a blob) that no body gets: the engine's ids start with 'b-', put() refuses this one.
+const QUARANTINE_MARKER = '.quarantine-pending';
 
 function checkId(id) {
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new TypeError(`bgsync: bad blob id '${id}'`);
+}
+
+function checkTag(tag) {
+  if (typeof tag !== 'string' || !TAG_PATTERN.test(tag)) throw new TypeError(`bgsync: bad quarantine tag '${tag}'`);
 }
 
 /** Uint8Array view of bytes-like input (Blobs are read by the backends that need bytes). */
@@ -55,6 +74,7 @@ export class BlobStore {
   /** Stores body under id; resolves once it is durable. */
   async put(id, body) {
     checkId(id);
+    if (id === QUARANTINE_MARKER) throw new TypeError(`bgsync: blob id '${id}' is reserved`);
     await this.backend.put(id, body);
   }
 
@@ -72,7 +92,63 @@ export class BlobStore {
 
   /** Every stored blob id. */
   async list() {
-    return this.backend.list();
+    return (await this.backend.list()).filter((id) => id !== QUARANTINE_MARKER);
+  }
+
+  /** Where the blobs are: a database name, a directory, or 'memory[:<tag>]'. */
+  get location() {
+    return this.backend.location;
+  }
+
+  /** The store of the same backend that quarantine(tag) moves blobs into (see the top). */
+  sibling(tag) {
+    checkTag(tag);
+    if (typeof this.backend.sibling !== 'function') throw new TypeError('bgsync: this blob backend has no sibling stores');
+    return new BlobStore(this.backend.sibling(tag));
+  }
+
+  /**
+   * Moves blobs (all, or the listed `ids`) into sibling(tag), one at a time so memory
+   * holds at most one body (a Blob from IndexedDB or OPFS is not even read). Never loses a
+   * body: each is durable there before it is deleted here. Resolves with
+   * {movedTo, moved, left, error?}: movedTo is the sibling's location (null when there was
+   * nothing to move); on a failure, `error` is it, `left` the ids still here, and the
+   * marker stays so that the next collection finishes the move (pendingQuarantine).
+   */
+  async quarantine(tag, ids) {
+    checkTag(tag);
+    const todo = ids ?? (await this.list());
+    if (todo.length === 0) {
+      await this.backend.delete(QUARANTINE_MARKER); // an earlier, interrupted move is finished
+      return { movedTo: null, moved: 0, left: [] };
+    }
+    const sibling = this.sibling(tag);
+    let moved = 0;
+    try {
+      await this.backend.put(QUARANTINE_MARKER, new TextEncoder().encode(tag));
+      for (const id of todo) {
+        const body = await this.get(id);
+        if (body === null) continue; // gone meanwhile: nothing to keep
+        await sibling.put(id, body);
+        await this.delete(id);
+        moved++;
+      }
+      await this.backend.delete(QUARANTINE_MARKER);
+    } catch (error) {
+      const here = new Set(await this.list().catch(() => todo));
+      return { movedTo: sibling.location, moved, left: todo.filter((id) => here.has(id)), error };
+    } finally {
+      await sibling.close().catch(() => {});
+    }
+    return { movedTo: sibling.location, moved, left: [] };
+  }
+
+  /** The tag of a quarantine whose move did not finish (a crash, a failure), or null. */
+  async pendingQuarantine() {
+    const marker = await this.backend.get(QUARANTINE_MARKER);
+    if (marker === null) return null;
+    const tag = new TextDecoder().decode(await toBytes(marker));
+    return TAG_PATTERN.test(tag) ? tag : null;
   }
 
   async close() {
@@ -81,8 +157,14 @@ export class BlobStore {
 }
 
 class MemoryBlobs {
-  constructor() {
+  constructor(location = 'memory') {
+    this.location = location;
     this.blobs = new Map();
+    this.siblings = new Map(); // tag -> MemoryBlobs: reachable only through this object
+  }
+  sibling(tag) {
+    if (!this.siblings.has(tag)) this.siblings.set(tag, new MemoryBlobs(`${this.location}:${tag}`));
+    return this.siblings.get(tag);
   }
   async put(id, body) {
     this.blobs.set(id, (await toBytes(body)).slice());
@@ -100,9 +182,16 @@ class MemoryBlobs {
 
 class IdbBlobs {
   constructor(name, idb) {
+    this.name = name;
     this.dbName = `bgsync-blobs:${name}`;
     this.idb = idb;
     this.db = null;
+  }
+  get location() {
+    return this.dbName;
+  }
+  sibling(tag) {
+    return new IdbBlobs(`${this.name}.${tag}`, this.idb);
   }
   async _open() {
     if (this.db) return this.db;
@@ -129,7 +218,8 @@ class IdbBlobs {
         reject(err);
         return;
       }
-      tx.oncomplete = () => resolve(out?.result ?? out);
+      // fn returns a request or nothing; a missing key's result is undefined (get() -> null).
+      tx.oncomplete = () => resolve(out?.result);
       tx.onerror = (e) => e.preventDefault?.();
       tx.onabort = () => reject(tx.error ?? new DOMException('blob transaction aborted', 'AbortError'));
     });
@@ -158,9 +248,16 @@ class IdbBlobs {
 
 class OpfsBlobs {
   constructor(name, getRoot) {
+    this.name = name;
     this.dirName = `bgsync-${name}-blobs`;
     this.getRoot = getRoot;
     this.dir = null;
+  }
+  get location() {
+    return this.dirName;
+  }
+  sibling(tag) {
+    return new OpfsBlobs(`${this.name}.${tag}`, this.getRoot);
   }
   async _dir() {
     if (!this.dir) this.dir = await (await this.getRoot()).getDirectoryHandle(this.dirName, { create: true });
@@ -202,6 +299,12 @@ class OpfsBlobs {
 class FileBlobs {
   constructor(dir) {
     this.dir = dir;
+  }
+  get location() {
+    return this.dir;
+  }
+  sibling(tag) {
+    return new FileBlobs(`${this.dir}.${tag}`);
   }
   async _fs() {
     if (!this.fs) {

@@ -52,7 +52,8 @@ export class Engine {
         engine.binding.configureQueue(engine.eng, q, engine.now());
         engine.queueConfigs.set(q?.name, q);
       }
-      if (blobListing) await engine.collectBlobs(await blobListing);
+      // Not after a quarantine: the listing predates the move, and a fresh store has no orphans.
+      if (blobListing && !engine._blobsSetAside) await engine.collectBlobs(await blobListing);
     } catch (err) {
       // Give the store (and its lock, see StoreLock.js) back: a later open may retry.
       if (engine.eng) engine.binding.close(engine.eng);
@@ -77,9 +78,10 @@ export class Engine {
     this._closed = false;
     this.stats = { flushes: 0, chunksWritten: 0, failedFlushes: 0, reloads: 0 };
     this.seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
-    this.recovery = null; // {code, detail, movedTo, at} when open quarantined a damaged store
+    this.recovery = null; // {code, detail, movedTo, at, blobs...} when open quarantined a damaged store (_quarantineBlobs)
     this._broken = null; // the error of a reload that failed; the next call retries it
     this.blobs = options.blobStore ?? null;
+    this._blobsSetAside = false; // open moved the blobs with a quarantined store: no collection
     this.largeBodyBytes = options.largeBodyBytes ?? 64 * 1024;
     this._claimedBodies = new Map(); // item id -> external body of an item in flight (for body())
     this._undurable = new Map(); // item id -> enqueues touching it whose flush is not done (claim early)
@@ -92,11 +94,41 @@ export class Engine {
     } catch (err) {
       if (err?.code !== 'storage-corrupt' || this.options.onCorrupt !== 'quarantine') throw err;
       const { movedTo } = await this.store.quarantine();
-      this.recovery = { code: 'storage-corrupt', detail: err.detail ?? String(err.message), movedTo, at: this.now() };
+      const at = this.now();
+      this.recovery = { code: 'storage-corrupt', detail: err.detail ?? String(err.message), movedTo, at, ...(await this._quarantineBlobs(movedTo)) };
       this.options.onRecovery?.(this.recovery);
       stored = await this._openStored();
     }
     if (!stored) await this._mutate(() => undefined); // the new schema is durable before use
+  }
+
+  /**
+   * The large bodies go with the damaged store (BlobStore.quarantine), into the blob store
+   * named with the page copy's suffix (`<name>.corrupt-<time>`), so an app finds both: the
+   * fresh store references none of them, and the collection would delete every one.
+   * Returns what recovery adds: blobsMovedTo (null when there were none) and blobsMoved;
+   * after a failure part way also blobsLeft (how many stay in the live store, where the
+   * next open's collection moves them on, see collectBlobs) and blobsError.
+   */
+  async _quarantineBlobs(movedTo) {
+    if (!this.blobs) return {};
+    this._blobsSetAside = true;
+    // A store object without quarantine() (a custom one) keeps them, until a later collection.
+    if (typeof this.blobs.quarantine !== 'function') return { blobsMovedTo: null, blobsMoved: 0 };
+    // Memory's movedTo carries no time: the engine clock names that sibling.
+    const tag = /\.(corrupt-\d+)$/.exec(String(movedTo))?.[1] ?? `corrupt-${this.now()}`;
+    let report;
+    try {
+      report = await this.blobs.quarantine(tag);
+    } catch (err) {
+      report = { movedTo: null, moved: 0, left: null, error: err }; // e.g. the listing failed: nothing moved
+    }
+    const out = { blobsMovedTo: report.movedTo, blobsMoved: report.moved };
+    if (report.error) {
+      out.blobsLeft = report.left?.length ?? null;
+      out.blobsError = String(report.error?.message ?? report.error);
+    }
+    return out;
   }
 
   /** Loads and verifies the store and opens the engine over it; returns what was loaded. */
@@ -373,7 +405,7 @@ export class Engine {
   /**
    * Removes blobs that no item still waiting to be delivered references: a crash between
    * a blob's write and its item's flush, an item cancelled, discarded or done. Runs at
-   * open; returns the ids removed.
+   * open; returns the ids removed (moved, when a quarantine's move is pending).
    */
   async collectBlobs(listed) {
     if (!this.blobs) return [];
@@ -383,12 +415,20 @@ export class Engine {
     for (const item of this.binding.items(this.eng, { limit: 2 ** 31 })) {
       if (item.bodyRef && item.state !== 'done') live.add(item.bodyRef.id);
     }
+    const orphans = stored.filter((id) => !live.has(id));
+    // A quarantine's move that did not finish (a crash, a failure) left its marker: the
+    // damaged store's bodies are among the orphans, and go after it instead of away (with
+    // any orphan of this store's own: kept too long rather than lost). A failure again
+    // leaves the marker for the next open.
+    const tag = typeof this.blobs.pendingQuarantine === 'function' ? await this.blobs.pendingQuarantine() : null;
+    if (tag) {
+      const { left } = await this.blobs.quarantine(tag, orphans);
+      return orphans.filter((id) => !left.includes(id));
+    }
     const removed = [];
-    for (const id of stored) {
-      if (!live.has(id)) {
-        await this.blobs.delete(id);
-        removed.push(id);
-      }
+    for (const id of orphans) {
+      await this.blobs.delete(id);
+      removed.push(id);
     }
     return removed;
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadWasm } from './support/loadWasm.js';
 import { Engine } from '../../sw/Engine.js';
 import { MemoryStore } from '../../sw/storage/MemoryStore.js';
+import { OpfsStore } from '../../sw/storage/OpfsStore.js';
 import { openBlobStore } from '../../sw/BlobStore.js';
 import { createOpfsRoot } from './fixtures/opfsFake.js';
 import { fakeIdb } from './support/fakeIndexedDb.js';
@@ -33,24 +34,52 @@ const opts = (blobStore, extra = {}) => ({
 });
 const bytesOf = async (b) => (b instanceof Uint8Array ? b : new Uint8Array(await b.arrayBuffer()));
 
+const sameBytes = async (got, want) => Buffer.compare(Buffer.from(await bytesOf(got)), Buffer.from(want)) === 0;
+const filled = (n, seed) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
+
+/**
+ * Each backend: setup() gives open() -> a blob store over the same storage (a new
+ * process), with open.sibling(tag) opening the quarantine sibling as an app would (by
+ * name; memory only through the original object) and open.siblingAt(tag) its location.
+ */
 const BACKENDS = [
   ['memory', () => {
     const blobs = openBlobStore({ storage: 'memory' });
-    return () => blobs;
+    return Object.assign(() => blobs, {
+      sibling: (tag) => blobs.sibling(tag),
+      siblingAt: (tag) => `memory:${tag}`,
+    });
   }],
   ['file', () => {
     const dir = join(tmp, `b${Math.random().toString(36).slice(2)}`);
-    return () => openBlobStore({ storage: 'file', dir });
+    return Object.assign(() => openBlobStore({ storage: 'file', dir }), {
+      sibling: (tag) => openBlobStore({ storage: 'file', dir: `${dir}.${tag}` }),
+      siblingAt: (tag) => `${dir}.${tag}`,
+    });
   }],
   ['opfs', () => {
     const root = createOpfsRoot();
-    return () => openBlobStore({ storage: 'opfs', name: 't', getDirectory: async () => root });
+    return Object.assign(() => openBlobStore({ storage: 'opfs', name: 't', getDirectory: async () => root }), {
+      sibling: (tag) => openBlobStore({ storage: 'opfs', name: `t.${tag}`, getDirectory: async () => root }),
+      siblingAt: (tag) => `bgsync-t.${tag}-blobs`,
+    });
   }],
   ['indexeddb', () => {
     const factory = new fakeIdb.IDBFactory();
-    return () => openBlobStore({ storage: 'indexeddb', name: 't', indexedDB: factory });
+    return Object.assign(() => openBlobStore({ storage: 'indexeddb', name: 't', indexedDB: factory }), {
+      sibling: (tag) => openBlobStore({ storage: 'indexeddb', name: `t.${tag}`, indexedDB: factory }),
+      siblingAt: (tag) => `bgsync-blobs:t.${tag}`,
+    });
   }, !fakeIdb],
 ];
+
+/** Breaks a chunk of a MemoryStore so that open fails verification (storage-backends.test.js). */
+const damage = (store) => {
+  store.chunks.get(1).data[100] ^= 0x40;
+};
+// The page store here is a MemoryStore, whose movedTo has no time: the engine clock (1000) names it.
+const TAG = 'corrupt-1000';
+const refOf = (engine, id) => engine.items({}).find((i) => i.id === id).bodyRef.id;
 
 for (const [name, setup, skip] of BACKENDS) {
   (skip ? describe.skip : describe)(`large bodies: ${name}`, () => {
@@ -129,6 +158,118 @@ for (const [name, setup, skip] of BACKENDS) {
       await again.close();
     });
 
+    it('a quarantine takes the large bodies with the damaged store, byte for byte, and later opens keep them there', async () => {
+      const open = setup();
+      const store = new MemoryStore();
+      const engine = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      const body = filled(5000, 1);
+      const { id } = await engine.enqueue(post('big'), body);
+      await engine.enqueue(post('small'), '{"small":true}');
+      const ref = refOf(engine, id);
+      await engine.close();
+      damage(store);
+
+      const reports = [];
+      const fresh = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000, onCorrupt: 'quarantine', onRecovery: (r) => reports.push(r) }));
+      expect(fresh.items({})).toEqual([]);
+      expect(fresh.recovery).toEqual({
+        code: 'storage-corrupt',
+        detail: expect.any(String),
+        movedTo: expect.any(String),
+        at: 1000,
+        blobsMovedTo: open.siblingAt(TAG),
+        blobsMoved: 1,
+      });
+      expect(reports).toEqual([fresh.recovery]);
+      expect(await open().list()).toEqual([]);
+      let sibling = open.sibling(TAG);
+      expect(await sibling.list()).toEqual([ref]);
+      expect(await sameBytes(await sibling.get(ref), body)).toBe(true);
+      await sibling.close();
+
+      // The fresh store's own large body, then a normal open: it collects nothing of the copy.
+      const next = await fresh.enqueue(post('next'), filled(3000, 7));
+      const nextRef = refOf(fresh, next.id);
+      await fresh.close();
+      const again = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      expect(again.recovery).toBeNull();
+      expect(await open().list()).toEqual([nextRef]);
+      expect(await sameBytes(await again.readBody(next.id), filled(3000, 7))).toBe(true);
+      sibling = open.sibling(TAG);
+      expect(await sibling.list()).toEqual([ref]);
+      expect(await sameBytes(await sibling.get(ref), body)).toBe(true);
+      await sibling.close();
+      await again.close();
+    });
+
+    it('a move that fails part way loses no body: the rest stay, are reported, and the next open moves them on', async () => {
+      const open = setup();
+      const store = new MemoryStore();
+      const engine = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      const bodies = new Map();
+      for (const seed of [1, 2, 3]) {
+        const { id } = await engine.enqueue(post(`big${seed}`), filled(4000 + seed, seed));
+        bodies.set(refOf(engine, id), filled(4000 + seed, seed));
+      }
+      await engine.close();
+      damage(store);
+
+      // The second write into the sibling fails (a full disk).
+      const blobs = open();
+      const siblingOf = blobs.sibling.bind(blobs);
+      let puts = 0;
+      blobs.sibling = (tag) => {
+        const s = siblingOf(tag);
+        const put = s.put.bind(s);
+        s.put = async (id, body) => {
+          if (++puts === 2) throw new DOMException('disk full', 'QuotaExceededError');
+          return put(id, body);
+        };
+        return s;
+      };
+      const fresh = await Engine.open(module, store, opts(blobs, { largeBodyBytes: 1000, onCorrupt: 'quarantine' }));
+      delete blobs.sibling;
+      expect(fresh.recovery).toMatchObject({ blobsMovedTo: open.siblingAt(TAG), blobsMoved: 1, blobsLeft: 2, blobsError: 'disk full' });
+      expect(fresh.items({})).toEqual([]);
+      const here = await open().list();
+      expect(here).toHaveLength(2); // not collected by this open
+      let sibling = open.sibling(TAG);
+      const moved = await sibling.list();
+      expect(moved).toHaveLength(1);
+      expect([...here, ...moved].sort()).toEqual([...bodies.keys()].sort());
+      await sibling.close();
+
+      // This life's own large body stays; the next open moves the two left over.
+      const next = await fresh.enqueue(post('next'), filled(3000, 9));
+      const nextRef = refOf(fresh, next.id);
+      await fresh.close();
+      const again = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      expect(await open().list()).toEqual([nextRef]);
+      expect(await sameBytes(await again.readBody(next.id), filled(3000, 9))).toBe(true);
+      sibling = open.sibling(TAG);
+      expect((await sibling.list()).sort()).toEqual([...bodies.keys()].sort());
+      for (const [ref, body] of bodies) expect(await sameBytes(await sibling.get(ref), body)).toBe(true);
+      await sibling.close();
+      await again.close();
+
+      // The move is finished: a later orphan is collected as usual, not moved.
+      await open().put('b-orphan', new Uint8Array(2000));
+      const third = await Engine.open(module, store, opts(open(), { largeBodyBytes: 1000 }));
+      expect(await open().list()).toEqual([nextRef]);
+      sibling = open.sibling(TAG);
+      expect(await sibling.list()).toHaveLength(3);
+      await sibling.close();
+      await third.close();
+    });
+
+    it('answers null for a blob it does not hold, and refuses a bad quarantine tag and the reserved id', async () => {
+      const blobs = setup()();
+      expect(await blobs.get('b-none')).toBeNull();
+      await expect(blobs.quarantine('../up')).rejects.toThrow(TypeError);
+      await expect(blobs.put('.quarantine-pending', new Uint8Array(1))).rejects.toThrow(TypeError);
+      expect(await blobs.list()).toEqual([]);
+    });
+
     it('a full disk while writing the body rejects with storage-quota and leaves no item', async () => {
       const open = setup();
       const blobs = open();
@@ -189,3 +330,35 @@ for (const [name, setup, skip] of BACKENDS) {
     });
   });
 }
+
+describe('quarantine with a page store that names its copy', () => {
+  it('puts the bodies beside the OPFS page copy: bgsync-t.corrupt-<time> and bgsync-t.corrupt-<time>-blobs', async () => {
+    const root = createOpfsRoot();
+    const getDirectory = async () => root;
+    const pages = () => new OpfsStore({ name: 't', getDirectory });
+    const blobs = (name = 't') => openBlobStore({ storage: 'opfs', name, getDirectory });
+    const engine = await Engine.open(module, pages(), opts(blobs(), { largeBodyBytes: 1000 }));
+    const body = filled(6000, 3);
+    const { id } = await engine.enqueue(post('big'), body);
+    const ref = refOf(engine, id);
+    await engine.close();
+    // A byte inside the first log record's first chunk (as storage-backends.test.js does).
+    const dir = await root.getDirectoryHandle('bgsync-t');
+    const first = [...dir.entries.keys()].filter((n) => n.startsWith('log-')).sort()[0];
+    const handle = dir.entries.get(first);
+    const n = new DataView(handle.bytes.buffer).getUint32(16 + 12, true);
+    handle.bytes[16 + 16 + n * 8 + 100] ^= 0x40;
+
+    const fresh = await Engine.open(module, pages(), opts(blobs(), { largeBodyBytes: 1000, onCorrupt: 'quarantine' }));
+    const { movedTo, blobsMovedTo } = fresh.recovery;
+    expect(movedTo).toMatch(/^bgsync-t\.corrupt-\d+$/);
+    expect(blobsMovedTo).toBe(`${movedTo}-blobs`);
+    // An app opens both copies by the same name.
+    const copyName = movedTo.slice('bgsync-'.length);
+    const copy = blobs(copyName);
+    expect(await copy.list()).toEqual([ref]);
+    expect(await sameBytes(await copy.get(ref), body)).toBe(true);
+    expect(await blobs().list()).toEqual([]);
+    await fresh.close();
+  });
+});
