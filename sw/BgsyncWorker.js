@@ -151,6 +151,8 @@ export class BgsyncWorker {
       this._engine = (async () => {
         // The store is read while the module compiles: both are most of a cold start.
         const { storage, storeName: name } = this.options;
+        // So is the last conditions report, where a queue has constraints (see waitingFor).
+        if ([...this.constraints.values()].some(Boolean)) this.conditions.load().catch(() => {});
         const opening = openStore({ storage, name }).then((store) => {
           const initialLoad = store.load();
           initialLoad.then(() => mark('bgsync:store-loaded'), () => undefined);
@@ -432,8 +434,10 @@ export class BgsyncWorker {
 
   /** Why `queue` may not send under the last report, e.g. ['unmetered-network']; [] = it may. */
   async waitingFor(queue) {
+    const constraints = this.constraints.get(queue);
+    if (!constraints) return []; // no Cache API read in a cold start's path for nothing
     await this.conditions.load();
-    return this.conditions.unmet(this.constraints.get(queue));
+    return this.conditions.unmet(constraints);
   }
 
   /**
