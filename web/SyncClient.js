@@ -212,8 +212,15 @@ export class SyncClient extends EventTarget {
   /** Reports navigator.connection and the battery now, and (once) at every change. */
   _reportBrowserConditions() {
     const nav = globalThis.navigator;
-    const send = (report) => {
-      if (Object.keys(report).length === 0) return;
+    // Chromium fires the connection's `change` whenever its rtt/downlink estimates move,
+    // which under load is often: only a change of what is reported goes to the worker
+    // (each report is a Cache API write there, beside the queue's own flushes). A new
+    // hello (another worker, a restart) hears everything again.
+    const sent = {};
+    const send = (kind, report) => {
+      const key = JSON.stringify(report);
+      if (Object.keys(report).length === 0 || sent[kind] === key) return;
+      sent[kind] = key;
       this._request('reportConditions', { ...report, source: 'browser' }).catch(() => undefined);
     };
     const connection = nav?.connection;
@@ -226,9 +233,9 @@ export class SyncClient extends EventTarget {
         if (EFFECTIVE_TYPES.includes(connection.effectiveType)) r.effectiveType = connection.effectiveType;
         return r;
       };
-      send(read());
+      send('connection', read());
       if (!this._watching && typeof connection.addEventListener === 'function') {
-        const onChange = () => send(read());
+        const onChange = () => this._sendConditions?.('connection', read());
         connection.addEventListener('change', onChange);
         this._listeners.push(() => connection.removeEventListener('change', onChange));
       }
@@ -239,8 +246,8 @@ export class SyncClient extends EventTarget {
         .then(() => nav.getBattery())
         .then((battery) => {
           const read = () => ({ battery: { level: battery.level, charging: battery.charging } });
-          const onChange = () => send(read());
-          onChange();
+          const onChange = () => this._sendConditions?.('battery', read());
+          send('battery', read());
           if (first && typeof battery.addEventListener === 'function') {
             battery.addEventListener('levelchange', onChange);
             battery.addEventListener('chargingchange', onChange);
@@ -252,6 +259,7 @@ export class SyncClient extends EventTarget {
         })
         .catch(() => undefined); // refused (permissions policy) or missing: stays unknown
     }
+    this._sendConditions = send; // the listeners, installed once, use the newest hello's
     this._watching = true;
   }
 

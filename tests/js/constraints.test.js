@@ -368,4 +368,29 @@ describe('SyncClient reports the browser conditions by itself', () => {
     expect(t.sent).toEqual([url('/api/a'), url('/api/b')]);
     t.client.close();
   });
+
+  it('sends a change event only when what it reports changed (Chromium fires them as its estimates move)', async () => {
+    const connection = Object.assign(new EventTarget(), { type: 'wifi', effectiveType: '4g', saveData: false, rtt: 50 });
+    Object.defineProperty(globalThis, 'navigator', { value: { connection }, configurable: true, writable: true });
+    const t = setup({ constraints: { unmetered: true }, watchConditions: true });
+    const reports = [];
+    const report = t.worker.reportConditions.bind(t.worker);
+    t.worker.reportConditions = (r) => {
+      reports.push(r);
+      return report(r);
+    };
+    await t.client.ready();
+    await waitFor(() => reports.length === 1, 'the report on connect');
+    for (let i = 0; i < 20; i++) {
+      connection.rtt = 50 + i; // not reported: no message
+      connection.dispatchEvent(new Event('change'));
+    }
+    connection.effectiveType = '3g';
+    connection.dispatchEvent(new Event('change'));
+    await waitFor(() => reports.length === 2, 'the real change');
+    expect(reports.map((r) => r.effectiveType)).toEqual(['4g', '3g']);
+    expect((await t.client.status()).conditions.effectiveType).toBe('3g');
+    expect(reports).toHaveLength(2);
+    t.client.close();
+  });
 });
