@@ -15,6 +15,7 @@ import type {
   RunSummary,
   Status,
   WaitReason,
+  EnqueueFields,
 } from '../web/index.js';
 
 export { BgsyncError, PROTOCOL_VERSION } from '../web/index.js';
@@ -171,19 +172,11 @@ export interface BgsyncWorkerOptions {
 }
 
 /** What BgsyncWorker.enqueue takes: SyncClient's request once encoded (url absolute, body bytes or text). */
-export interface WorkerEnqueueArgs {
+export interface WorkerEnqueueArgs extends EnqueueFields {
   url: string;
   method?: string;
   headers?: Record<string, string>;
   body?: string | Uint8Array | ArrayBuffer;
-  queue?: string;
-  priority?: Priority;
-  entity?: string;
-  baseVersion?: string;
-  /** An object, or its JSON text. */
-  baseDocument?: object | string;
-  editedAt?: number;
-  conflictStrategy?: ConflictStrategyName | ConflictConfig;
 }
 
 /** id and key are null when a DELETE cancelled never-sent changes (coalesce); nothing was stored then. */

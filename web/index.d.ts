@@ -56,18 +56,8 @@ export interface ConflictConfig {
   timeField?: string;
 }
 
-export interface EnqueueRequest {
-  /** Absolute or relative to the page. Only the app origin unless the worker allow-lists it. */
-  url: string | URL;
-  method?: string;
-  headers?: Record<string, string> | Headers | [string, string][];
-  /**
-   * Plain objects and arrays are sent as JSON (content-type application/json unless set);
-   * FormData, URLSearchParams and ReadableStream are encoded as fetch() would. Other objects
-   * (Map, class instances) and values JSON cannot encode (BigInt, cycles) reject with
-   * `unclonable-body`.
-   */
-  body?: string | ArrayBuffer | ArrayBufferView | Blob | FormData | URLSearchParams | ReadableStream | Record<string, unknown> | unknown[] | null;
+/** What an enqueue says about an item besides the request itself (page and worker alike). */
+export interface EnqueueFields {
   queue?: string;
   priority?: Priority;
   /** Items of one entity are delivered strictly in order. */
@@ -80,6 +70,20 @@ export interface EnqueueRequest {
   editedAt?: number;
   /** A strategy name, or {strategy, fields, default, timeField} laid over the queue's `conflict`. */
   conflictStrategy?: ConflictStrategyName | ConflictConfig;
+}
+
+export interface EnqueueRequest extends EnqueueFields {
+  /** Absolute or relative to the page. Only the app origin unless the worker allow-lists it. */
+  url: string | URL;
+  method?: string;
+  headers?: Record<string, string> | Headers | [string, string][];
+  /**
+   * Plain objects and arrays are sent as JSON (content-type application/json unless set);
+   * FormData, URLSearchParams and ReadableStream are encoded as fetch() would. Other objects
+   * (Map, class instances) and values JSON cannot encode (BigInt, cycles) reject with
+   * `unclonable-body`.
+   */
+  body?: string | ArrayBuffer | ArrayBufferView | Blob | FormData | URLSearchParams | ReadableStream | Record<string, unknown> | unknown[] | null;
 }
 
 export interface RunSummary {

@@ -16,17 +16,7 @@ beforeEach(() => {
   h.reset();
 });
 
-/** Runs body(s) on a fresh session and adds the browser's console to a failure. */
-async function withSession(path, body) {
-  const s = await h.open(path);
-  try {
-    await body(s);
-  } catch (err) {
-    throw s.annotate(err);
-  } finally {
-    await s.close();
-  }
-}
+const withSession = (path, body) => h.withSession(path, body);
 
 const withConstraints = (list) => `/?sw=${encodeURIComponent(`constraints=${list}`)}`;
 

@@ -18,17 +18,7 @@ beforeEach(() => {
   h.reset();
 });
 
-/** Runs body(s) on a fresh session and adds the browser's console to a failure. */
-async function withSession(path, body) {
-  const s = await h.open(path);
-  try {
-    await body(s);
-  } catch (err) {
-    throw s.annotate(err);
-  } finally {
-    await s.close();
-  }
-}
+const withSession = (path, body) => h.withSession(path, body);
 
 /** Enqueues each request of `list` with the browser offline, then goes online. */
 async function enqueueOffline(s, list) {

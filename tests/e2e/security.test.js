@@ -16,17 +16,7 @@ beforeEach(() => {
   h.reset();
 });
 
-async function withSession(path, body) {
-  const s = await h.open(path);
-  try {
-    await body(s);
-  } catch (err) {
-    err.message += `\n--- browser ---\n${s.diagnostics()}`;
-    throw err;
-  } finally {
-    await s.close();
-  }
-}
+const withSession = (path, body) => h.withSession(path, body);
 
 describe('BgsyncWorker security', () => {
   it('refuses an enqueue to a foreign origin with origin-not-allowed, unless allow-listed', async () => {

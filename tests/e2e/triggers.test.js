@@ -17,18 +17,7 @@ beforeEach(() => {
   h.reset();
 });
 
-/** Runs body(s) on a fresh session and adds the browser's console to a failure. */
-async function withSession(path, body) {
-  const s = await h.open(path);
-  try {
-    await body(s);
-  } catch (err) {
-    err.message += `\n--- browser ---\n${s.diagnostics()}`;
-    throw err;
-  } finally {
-    await s.close();
-  }
-}
+const withSession = (path, body) => h.withSession(path, body);
 
 function enqueueNotes(s, count, extra = {}) {
   return s.call(

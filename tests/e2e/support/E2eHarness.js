@@ -120,6 +120,18 @@ export class E2eHarness {
     return session;
   }
 
+  /** Runs body(session) on a fresh session, closes it, and adds the browser's side to a failure. */
+  async withSession(path, body, options) {
+    const s = await this.open(path, options);
+    try {
+      return await body(s);
+    } catch (err) {
+      throw s.annotate(err);
+    } finally {
+      await s.close();
+    }
+  }
+
   async stop() {
     for (const s of this.sessions) await s.close().catch(() => undefined);
     await this.browser?.close().catch(() => undefined);
