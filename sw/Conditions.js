@@ -21,7 +21,7 @@
  * the record lives in memory for this worker's life only.
  */
 import { BgsyncError } from '../web/BgsyncError.js';
-import { isPlainObject } from '../web/protocol.js';
+import { CONDITION_FIELDS as FIELDS, isPlainObject } from '../web/protocol.js';
 
 /** Why a queue waits, one per constraint, in this order everywhere (status, events). */
 export const REASONS = Object.freeze({
@@ -35,8 +35,6 @@ export const DEFAULT_LOW_BATTERY_LEVEL = 0.15;
 
 export const CONDITIONS_CACHE = 'bgsync-conditions';
 
-/** The condition fields a report may carry (web/protocol.js validates them). */
-const FIELDS = ['metered', 'saveData', 'battery', 'connectionType', 'effectiveType'];
 
 /** NetworkInformation.type values that say whether the link costs by the byte. */
 const METERED_TYPES = ['cellular'];

@@ -70,14 +70,17 @@ export class Replayer {
     this.checkUrl = checkUrl ?? null;
   }
 
-  /** Why `url` must not be fetched ('origin-not-allowed', 'invalid-url', ...), or null. */
+  /**
+   * Why `url` must not be fetched ('origin-not-allowed', 'invalid-url', ...), or null. The
+   * reason is the checker's error code when it is one the engine takes as a refusal.
+   */
   _refusal(url) {
     if (!this.checkUrl) return null;
     try {
       this.checkUrl(url);
       return null;
     } catch (err) {
-      return typeof err?.code === 'string' ? err.code : 'origin-not-allowed';
+      return /^[a-z0-9-]{1,40}$/.test(err?.code ?? '') ? err.code : 'origin-not-allowed';
     }
   }
 
@@ -224,8 +227,7 @@ export class Replayer {
   async _reportRefused(item, reason, summary) {
     let decision;
     try {
-      const refused = /^[a-z0-9-]{1,40}$/.test(reason) ? reason : 'origin-not-allowed';
-      decision = await this.engine.outcome({ id: item.id, attempt: item.attempt, status: REFUSED_STATUS, headers: {}, refused });
+      decision = await this.engine.outcome({ id: item.id, attempt: item.attempt, status: REFUSED_STATUS, headers: {}, refused: reason });
       decision = { ...decision, refused: true };
     } catch (err) {
       decision = { id: item.id, state: 'unknown', reason: err?.code ?? String(err) };

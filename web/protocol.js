@@ -68,6 +68,8 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** NetworkInformation.type and .effectiveType values a conditions report may carry. */
 export const CONNECTION_TYPES = Object.freeze(['bluetooth', 'cellular', 'ethernet', 'mixed', 'none', 'other', 'unknown', 'wifi', 'wimax']);
 export const EFFECTIVE_TYPES = Object.freeze(['slow-2g', '2g', '3g', '4g']);
+/** The condition fields a report may carry (sw/Conditions.js keeps them per source). */
+export const CONDITION_FIELDS = Object.freeze(['metered', 'saveData', 'battery', 'connectionType', 'effectiveType']);
 /** Who made a conditions report: SyncClient from the browser's APIs, or the app itself. */
 export const CONDITION_SOURCES = Object.freeze(['browser', 'app']);
 
@@ -118,7 +120,7 @@ export function checkHeaders(h) {
  * Returns {report} or {reason}.
  */
 export function checkConditionsReport(args) {
-  const known = ['metered', 'saveData', 'battery', 'connectionType', 'effectiveType', 'source'];
+  const known = [...CONDITION_FIELDS, 'source'];
   const extra = Object.keys(args).find((k) => !known.includes(k));
   if (extra !== undefined) return { reason: `field ${extra.slice(0, 40)}` };
   const optBool = (v) => v === undefined || v === null || typeof v === 'boolean';
@@ -134,9 +136,9 @@ export function checkConditionsReport(args) {
   if (!optOf(args.connectionType, CONNECTION_TYPES)) return { reason: 'connectionType' };
   if (!optOf(args.effectiveType, EFFECTIVE_TYPES)) return { reason: 'effectiveType' };
   if (args.source !== undefined && !CONDITION_SOURCES.includes(args.source)) return { reason: 'source' };
-  if (!known.some((k) => k !== 'source' && args[k] !== undefined)) return { reason: 'report (no condition in it)' };
+  if (!CONDITION_FIELDS.some((k) => args[k] !== undefined)) return { reason: 'report (no condition in it)' };
   const report = { source: args.source ?? 'app' };
-  for (const k of known) if (k !== 'source' && args[k] !== undefined) report[k] = k === 'battery' && b ? { level: b.level, charging: b.charging } : args[k];
+  for (const k of CONDITION_FIELDS) if (args[k] !== undefined) report[k] = k === 'battery' && b ? { level: b.level, charging: b.charging } : args[k];
   return { report };
 }
 
