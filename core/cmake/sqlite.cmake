@@ -89,8 +89,7 @@ set(BGS_SQLITE_DEFINES
   # generated with every feature, so grammar-level omits (ALTERTABLE, ATTACH, VACUUM,
   # VIEW, ANALYZE, ...) would leave it calling functions that are not there. Kept on
   # purpose: JSON, virtual tables (json_each/json_tree), triggers (RETURNING), window
-  # functions (aggregate FILTER), CTEs, UPSERT, compound selects, pager pragmas, date
-  # functions (merge.c's newer-wins rule uses julianday()).
+  # functions (aggregate FILTER), CTEs, UPSERT, compound selects, pager pragmas.
   SQLITE_OMIT_LOCALTIME
   SQLITE_OMIT_INTROSPECTION_PRAGMAS
   SQLITE_OMIT_COMPILEOPTION_DIAGS
@@ -107,4 +106,21 @@ set(BGS_SQLITE_DEFINES
   SQLITE_OMIT_SHUTDOWN_DIRECTORIES
   SQLITE_OMIT_CASE_SENSITIVE_LIKE_PRAGMA
   SQLITE_UNTESTABLE
-  SQLITE_USE_ALLOCA)
+  SQLITE_USE_ALLOCA
+  # Dates are parsed in core/src/dates.c (one ISO-8601 form, for newer-wins).
+  SQLITE_OMIT_DATETIME_FUNCS
+  # The schema declares no foreign keys or generated columns. The engine's joins go
+  # through primary keys (or join per-queue summaries of a few rows), and its filters are
+  # indexed columns compared with = and ranges (tests/bench/engine_bench.c prints the
+  # claim's plans), so automatic indexes and the OR/LIKE/BETWEEN rewrites have nothing to
+  # do. Lookaside is a
+  # small-allocation cache that a single connection does not need; hex literals are never
+  # written. Together with emmalloc (CMakeLists.txt) about 12 KB of the gzipped module.
+  SQLITE_OMIT_FOREIGN_KEY
+  SQLITE_OMIT_GENERATED_COLUMNS
+  SQLITE_OMIT_AUTOMATIC_INDEX
+  SQLITE_OMIT_OR_OPTIMIZATION
+  SQLITE_OMIT_LIKE_OPTIMIZATION
+  SQLITE_OMIT_BETWEEN_OPTIMIZATION
+  SQLITE_OMIT_LOOKASIDE
+  SQLITE_OMIT_HEX_INTEGER)

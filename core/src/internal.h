@@ -203,6 +203,10 @@ int bgs__rule_from_name(const char *zName); /* -1 when unknown */
 int bgs__rules_check(bgs_engine *pEng, const char *zRules);
 /* The remote document's edit time per zRules' timeField, or -1. */
 int64_t bgs__remote_time(bgs_engine *pEng, const char *zRules, const char *zRemote);
+
+/* dates.c */
+int64_t bgs__days_from_civil(int64_t y, int m, int d);
+int64_t bgs__iso_time_parse(const char *z);
 /* BGS_OK when zDoc (nDoc bytes) is a JSON object within the document limits;
    BGS_INVALID_DOCUMENT (recorded, zWhat names it) otherwise. */
 int bgs__doc_check(bgs_engine *pEng, const char *zDoc, size_t nDoc, const char *zWhat);

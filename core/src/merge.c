@@ -411,17 +411,19 @@ int bgs__rules_check(bgs_engine *pEng, const char *zRules) {
 int64_t bgs__remote_time(bgs_engine *pEng, const char *zRules, const char *zRemote) {
   sqlite3_stmt *pStmt = bgs__stmt(
       pEng,
-      "WITH f(v, t) AS (SELECT value, type FROM json_each(?2)"
-      "  WHERE key = coalesce(json_extract(?1, '$.timeField'), 'updatedAt'))"
-      " SELECT CASE WHEN t IN ('integer', 'real') THEN CAST(v AS INTEGER)"
-      "  WHEN t = 'text' THEN CAST((julianday(v) - 2440587.5) * 86400000.0 + 0.5 AS INTEGER)"
-      "  END FROM f");
+      "SELECT value, type FROM json_each(?2)"
+      " WHERE key = coalesce(json_extract(?1, '$.timeField'), 'updatedAt')");
   int64_t n = -1;
   if (pStmt == NULL) return -1;
   if (zRules) sqlite3_bind_text(pStmt, 1, zRules, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 2, zRemote, -1, SQLITE_STATIC);
-  if (sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_type(pStmt, 0) != SQLITE_NULL) {
-    n = sqlite3_column_int64(pStmt, 0);
+  if (sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zType = (const char *)sqlite3_column_text(pStmt, 1);
+    if (strcmp(zType, "integer") == 0 || strcmp(zType, "real") == 0) {
+      n = sqlite3_column_int64(pStmt, 0);
+    } else if (strcmp(zType, "text") == 0) {
+      n = bgs__iso_time_parse((const char *)sqlite3_column_text(pStmt, 0));
+    }
   }
   sqlite3_reset(pStmt);
   return n;

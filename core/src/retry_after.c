@@ -10,17 +10,6 @@
 static const char *const azMonth[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-  int64_t era, yoe, doy, doe;
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = y - era * 400;
-  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 /* Reads exactly n digits. */
 static int digits(const char *z, int n, int *pOut) {
   int i, v = 0;
@@ -48,7 +37,7 @@ static bgs_time imf_fixdate(const char *z) {
     return -1;
   }
   if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return -1;
-  return (days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) * 1000;
+  return (bgs__days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) * 1000;
 }
 
 bgs_time bgs__retry_after_parse(const char *zValue, bgs_time now) {
