@@ -3,22 +3,25 @@
  * per queue per flush, not one per enqueue (each registration is a round trip to the
  * browser), and every registration comes after the items it covers are durable.
  */
+import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BgsyncWorker } from '../../sw/BgsyncWorker.js';
+import { Engine } from '../../sw/Engine.js';
 import { MemoryStore } from '../../sw/storage/MemoryStore.js';
 import { syncTag } from '../../web/protocol.js';
 import { WASM_DIR } from './support/loadWasm.js';
 
 const ORIGIN = 'https://app.test';
 
-function setup(wasmModule, storage = 'memory') {
+function setup(wasmModule, storage = 'memory', onFetch = () => {}) {
   const registered = []; // {tag, stored}: what the engine held when each register was made
   let worker;
   const scope = {
     location: new URL(`${ORIGIN}/sw.js`),
     addEventListener() {},
-    fetch: async () => {
+    fetch: async (request) => {
+      onFetch(request);
       throw new TypeError('offline');
     },
     SyncManager: function SyncManager() {},
@@ -93,5 +96,28 @@ describe('sync registrations', () => {
     expect((await worker.engine()).status('default').counts.pending).toBe(1);
     await new Promise((r) => setTimeout(r, 5));
     expect(registered).toEqual([]);
+  });
+
+  it("a start reads every queue's status only after the woken sync sent its first request", async () => {
+    // That status read was 30 ms of a cold start's way to its first request (bench marks).
+    const store = new MemoryStore();
+    const first = setup(wasmModule, store);
+    await first.worker.enqueue({ url: `${ORIGIN}/api/kept` });
+    await new Promise((r) => setTimeout(r, 5)); // the first life's own start check is done
+    const order = [];
+    const realStatus = Engine.prototype.status;
+    const status = jest.spyOn(Engine.prototype, 'status').mockImplementation(function (queue) {
+      order.push(queue === undefined ? 'status of all' : `status of ${queue}`);
+      return realStatus.call(this, queue);
+    });
+    try {
+      const { worker } = setup(wasmModule, store, () => order.push('fetch'));
+      await worker.sync('default', { trigger: 'sync' });
+      await new Promise((r) => setTimeout(r, 5));
+      expect(order.indexOf('fetch')).toBeGreaterThanOrEqual(0);
+      expect(order.indexOf('status of all')).toBeGreaterThan(order.indexOf('fetch'));
+    } finally {
+      status.mockRestore();
+    }
   });
 });
