@@ -7,6 +7,10 @@
  *    owns BGS_CHUNK_SIZE bytes; bytes past nSize in the last chunk are zero.
  *  - aDirty lists each changed chunk index once (abDirty[i] marks membership), so
  *    taking the changes costs the number of changes, not the size of the file.
+ *  - abCrcOk[i] != 0 when aCrc[i] is the CRC-32 of chunk i as it is now (all 4 KiB). A
+ *    write updates it from the bytes it changed (bgs__crc32_delta), so the take does not
+ *    sum whole chunks; chunks whose CRC is unknown (a short chunk loaded, a truncated
+ *    tail) are summed at the take.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +25,21 @@ struct bgs_image {
   uint32_t *aDirty;        /* changed chunk indexes, in order of first change */
   uint32_t nDirty;         /* entries used in aDirty */
   int bSizeChanged;        /* nSize changed since the last take */
+  uint32_t *aCrc;          /* nAlloc slots: the chunk's CRC when abCrcOk says so */
+  unsigned char *abCrcOk;  /* nAlloc slots */
 };
+
+/* The CRC-32 of a chunk of zeros (a chunk never written, or freed by a truncate). */
+static uint32_t zero_chunk_crc(void) {
+  static uint32_t uCrc;
+  static int bKnown = 0;
+  if (!bKnown) {
+    static const unsigned char aZero[BGS_CHUNK_SIZE];
+    uCrc = bgs_crc32(aZero, BGS_CHUNK_SIZE);
+    bKnown = 1;
+  }
+  return uCrc;
+}
 
 int bgs_image_new(bgs_image **ppImg) {
   bgs_image *p;
@@ -38,6 +56,8 @@ void bgs_image_free(bgs_image *pImg) {
   free(pImg->apChunk);
   free(pImg->abDirty);
   free(pImg->aDirty);
+  free(pImg->aCrc);
+  free(pImg->abCrcOk);
   free(pImg);
 }
 
@@ -46,7 +66,7 @@ static int image_reserve(bgs_image *p, uint32_t iChunk) {
   uint32_t nNew;
   unsigned char **apNew;
   unsigned char *abNew;
-  uint32_t *aNew;
+  uint32_t *aNew, *aCrcNew;
   if (iChunk < p->nAlloc) return BGS_OK;
   nNew = p->nAlloc ? p->nAlloc : 16;
   while (nNew <= iChunk) nNew *= 2;
@@ -59,6 +79,13 @@ static int image_reserve(bgs_image *p, uint32_t iChunk) {
   aNew = realloc(p->aDirty, nNew * sizeof(*aNew));
   if (aNew == NULL) return BGS_NOMEM;
   p->aDirty = aNew;
+  aCrcNew = realloc(p->aCrc, nNew * sizeof(*aCrcNew));
+  if (aCrcNew == NULL) return BGS_NOMEM;
+  p->aCrc = aCrcNew;
+  abNew = realloc(p->abCrcOk, nNew);
+  if (abNew == NULL) return BGS_NOMEM;
+  p->abCrcOk = abNew;
+  memset(p->abCrcOk + p->nAlloc, 0, nNew - p->nAlloc);
   memset(p->apChunk + p->nAlloc, 0, (nNew - p->nAlloc) * sizeof(*apNew));
   memset(p->abDirty + p->nAlloc, 0, nNew - p->nAlloc);
   p->nAlloc = nNew;
@@ -67,7 +94,11 @@ static int image_reserve(bgs_image *p, uint32_t iChunk) {
 
 static unsigned char *image_chunk(bgs_image *p, uint32_t iChunk) {
   if (image_reserve(p, iChunk) != BGS_OK) return NULL;
-  if (p->apChunk[iChunk] == NULL) p->apChunk[iChunk] = calloc(1, BGS_CHUNK_SIZE);
+  if (p->apChunk[iChunk] == NULL) {
+    p->apChunk[iChunk] = calloc(1, BGS_CHUNK_SIZE);
+    p->aCrc[iChunk] = zero_chunk_crc();
+    p->abCrcOk[iChunk] = 1;
+  }
   return p->apChunk[iChunk];
 }
 
@@ -88,6 +119,9 @@ int bgs_image_load(bgs_image *pImg, uint32_t iChunk, const void *pData, size_t n
   if (pChunk == NULL) return BGS_NOMEM;
   memcpy(pChunk, pData, nData);
   memset(pChunk + nData, 0, BGS_CHUNK_SIZE - nData);
+  /* uCrc covers nData bytes: it is the chunk's only when the chunk came whole. */
+  pImg->aCrc[iChunk] = uCrc;
+  pImg->abCrcOk[iChunk] = nData == BGS_CHUNK_SIZE;
   return BGS_OK;
 }
 
@@ -128,6 +162,9 @@ int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n) {
     if (nPart > n) nPart = n;
     pChunk = image_chunk(p, iChunk);
     if (pChunk == NULL) return BGS_NOMEM;
+    if (p->abCrcOk[iChunk]) {
+      p->aCrc[iChunk] ^= bgs__crc32_delta(pChunk + iIn, pIn, nPart, BGS_CHUNK_SIZE - iIn - nPart);
+    }
     memcpy(pChunk + iIn, pIn, nPart);
     image_mark(p, iChunk);
     pIn += nPart;
@@ -159,6 +196,7 @@ void bgs__image_truncate(bgs_image *p, int64_t nSize) {
       p->apChunk[nKeep - 1] != NULL) {
     size_t iCut = (size_t)(nSize % BGS_CHUNK_SIZE);
     memset(p->apChunk[nKeep - 1] + iCut, 0, BGS_CHUNK_SIZE - iCut);
+    p->abCrcOk[nKeep - 1] = 0;
     image_mark(p, nKeep - 1);
   }
   p->nSize = nSize;
@@ -196,11 +234,16 @@ int bgs__image_take(bgs_image *p, unsigned char **ppBuf, size_t *pnBuf) {
     if (iChunk >= nLive) continue;
     if (p->apChunk[iChunk] != NULL) {
       memcpy(pData, p->apChunk[iChunk], BGS_CHUNK_SIZE);
+      if (!p->abCrcOk[iChunk]) {
+        p->aCrc[iChunk] = bgs_crc32(pData, BGS_CHUNK_SIZE);
+        p->abCrcOk[iChunk] = 1;
+      }
+      put_u32(pIdx + 4, p->aCrc[iChunk]);
     } else {
       memset(pData, 0, BGS_CHUNK_SIZE);
+      put_u32(pIdx + 4, zero_chunk_crc());
     }
     put_u32(pIdx, iChunk);
-    put_u32(pIdx + 4, bgs_crc32(pData, BGS_CHUNK_SIZE));
     pIdx += 8;
     pData += BGS_CHUNK_SIZE;
   }

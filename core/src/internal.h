@@ -86,6 +86,12 @@ int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n);
 void bgs__image_truncate(bgs_image *p, int64_t nSize);
 int bgs__image_take(bgs_image *p, unsigned char **ppBuf, size_t *pnBuf);
 
+/* ---- crc32.c ---- */
+/* What to xor into the CRC-32 of a message after its n bytes pOld, followed by nAfter
+   more bytes, became pNew (the bytes before them unchanged). */
+uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, size_t n,
+                          size_t nAfter);
+
 /* ---- vfs_mirror.c ---- */
 int bgs__vfs_register(const char *zName, bgs_image *pImg);
 void bgs__vfs_unregister(const char *zName);

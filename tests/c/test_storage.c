@@ -3,6 +3,7 @@
 
 #include "check.h"
 #include "support.h"
+#include "internal.h"
 
 TEST(test_storage_new_engine_hands_over_its_schema) {
   bgs_engine *pEng = engine_new();
@@ -161,4 +162,35 @@ TEST(test_storage_crc32_is_ieee_at_every_length_and_alignment) {
   }
   CHECK_EQ_I64(bgs_crc32(aBuf, BGS_CHUNK_SIZE), crc32_bitwise(aBuf, BGS_CHUNK_SIZE));
   CHECK_EQ_I64(bgs_crc32(aBuf + 3, BGS_CHUNK_SIZE), crc32_bitwise(aBuf + 3, BGS_CHUNK_SIZE));
+}
+
+/* A write updates its chunk's checksum from the bytes it changed (image.c): the update
+   must give the checksum of the new bytes for changes anywhere, of any extent. */
+TEST(test_storage_crc32_update_from_changed_bytes_matches_a_full_sum) {
+  static unsigned char aOld[BGS_CHUNK_SIZE], aNew[BGS_CHUNK_SIZE];
+  uint32_t x = 777;
+  int iCase;
+  for (iCase = 0; iCase < 400; iCase++) {
+    size_t iOff, n, i, nChanges;
+    for (i = 0; i < BGS_CHUNK_SIZE; i++) {
+      x = x * 1103515245u + 12345u;
+      aOld[i] = (unsigned char)(x >> 16);
+    }
+    memcpy(aNew, aOld, sizeof(aNew));
+    x = x * 1103515245u + 12345u;
+    iOff = (x >> 8) % BGS_CHUNK_SIZE;
+    x = x * 1103515245u + 12345u;
+    n = (x >> 8) % (BGS_CHUNK_SIZE - iOff + 1);
+    /* From one changed byte to every byte, scattered or in runs. */
+    nChanges = iCase % 4 == 0 ? n : (size_t)(iCase % 13);
+    for (i = 0; i < nChanges && n > 0; i++) {
+      size_t j;
+      x = x * 1103515245u + 12345u;
+      j = iOff + (iCase % 4 == 0 ? i : (x >> 8) % n);
+      aNew[j] ^= (unsigned char)(1 + (x >> 24) % 255);
+    }
+    CHECK_EQ_I64(bgs_crc32(aOld, BGS_CHUNK_SIZE) ^
+                     bgs__crc32_delta(aOld + iOff, aNew + iOff, n, BGS_CHUNK_SIZE - iOff - n),
+                 bgs_crc32(aNew, BGS_CHUNK_SIZE));
+  }
 }
