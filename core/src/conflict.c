@@ -600,24 +600,29 @@ int bgs__conflict_arise(bgs_engine *pEng, int64_t iItem, int iStatus, const char
   return rc;
 }
 
-int bgs__conflict_delivered(bgs_engine *pEng, int64_t iItem, const char *zOutcome) {
+int bgs__conflict_delivered(bgs_engine *pEng, int64_t iItem, const char *zEntity,
+                            const char *zOutcome) {
   /* Later items of the entity that were edited from the same version as this one now
-     send the version this delivery produced, instead of conflicting with it. */
-  sqlite3_stmt *pStmt = bgs__stmt(
-      pEng,
-      "WITH me AS (SELECT entity, json_extract(extra, '$.baseVersion') AS v FROM items"
-      "   WHERE id = ?1),"
-      " tag AS (SELECT value AS t FROM json_each(?2, '$.headers') WHERE lower(key) = 'etag'"
-      "   AND type = 'text' AND value <> '' LIMIT 1)"
-      " UPDATE items SET extra = json_set(extra, '$.baseVersion', (SELECT t FROM tag))"
-      " WHERE entity = (SELECT entity FROM me) AND id > ?1"
-      "  AND state IN " BGS__UNFINISHED_SQL
-      "  AND json_extract(extra, '$.baseVersion') = (SELECT v FROM me)"
-      "  AND EXISTS (SELECT 1 FROM tag)");
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, iItem);
-  sqlite3_bind_text(pStmt, 2, zOutcome, -1, SQLITE_STATIC);
-  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+     send the version this delivery produced, instead of conflicting with it. An item
+     without an entity has no later items: the statement would match nothing. */
+  sqlite3_stmt *pStmt;
+  if (zEntity != NULL) {
+    pStmt = bgs__stmt(
+        pEng,
+        "WITH me AS (SELECT entity, json_extract(extra, '$.baseVersion') AS v FROM items"
+        "   WHERE id = ?1),"
+        " tag AS (SELECT value AS t FROM json_each(?2, '$.headers') WHERE lower(key) = 'etag'"
+        "   AND type = 'text' AND value <> '' LIMIT 1)"
+        " UPDATE items SET extra = json_set(extra, '$.baseVersion', (SELECT t FROM tag))"
+        " WHERE entity = (SELECT entity FROM me) AND id > ?1"
+        "  AND state IN " BGS__UNFINISHED_SQL
+        "  AND json_extract(extra, '$.baseVersion') = (SELECT v FROM me)"
+        "  AND EXISTS (SELECT 1 FROM tag)");
+    if (pStmt == NULL) return BGS_ERROR;
+    sqlite3_bind_int64(pStmt, 1, iItem);
+    sqlite3_bind_text(pStmt, 2, zOutcome, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  }
   /* A late 2xx for an earlier attempt of an item parked in conflict: it got through. */
   pStmt = bgs__stmt(pEng,
                     "UPDATE conflicts SET state = 1, needs_remote = 0, resolution = 'delivered',"

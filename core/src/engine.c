@@ -131,6 +131,7 @@ static void engine_free(bgs_engine *pEng) {
   bgs_image_free(pEng->pImg);
   free(pEng->zInstallId);
   free(pEng->zErr);
+  free(pEng->pQueueKnown);
   free(pEng);
 }
 

@@ -45,6 +45,11 @@ struct bgs_engine {
      prepared from. Call sites pass string literals, whose addresses are stable. */
   const char *azSqlKey[BGS__STMT_CACHE];
   sqlite3_stmt *apStmt[BGS__STMT_CACHE];
+  /* The last queue loaded (queue_config.c): every call of a cycle loads its queue, and
+     only bgs_queue_configure writes the queues table, which forgets it first. */
+  int bQueueKnown;
+  char zQueueKnown[72];
+  struct bgs__queue *pQueueKnown; /* owned */
 };
 
 /* ---- engine.c: errors, statements, transactions ---- */
@@ -230,7 +235,9 @@ int bgs__conflict_enqueue_fields(bgs_engine *pEng, const char *zJson, char **pzE
    the ETag, or NULL. Inside the outcome's transaction. */
 int bgs__conflict_arise(bgs_engine *pEng, int64_t iItem, int iStatus, const char *zReport,
                         const void *pBody, size_t nBody, bgs_time now, char **pzOut);
-/* Item iItem was delivered: later items of its entity move to the ETag in zReport. */
-int bgs__conflict_delivered(bgs_engine *pEng, int64_t iItem, const char *zReport);
+/* Item iItem (of entity zEntity, NULL when it has none) was delivered: later items of its
+   entity move to the ETag in zReport. */
+int bgs__conflict_delivered(bgs_engine *pEng, int64_t iItem, const char *zEntity,
+                            const char *zReport);
 
 #endif

@@ -265,7 +265,9 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
   if (rc == BGS_OK && eState == BGS__ST_CONFLICT) {
     rc = bgs__conflict_arise(pEng, o->id, o->iStatus, o->zJson, pBody, nBody, now, pzOut);
   }
-  if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__conflict_delivered(pEng, o->id, o->zJson);
+  if (rc == BGS_OK && eState == BGS__ST_DONE) {
+    rc = bgs__conflict_delivered(pEng, o->id, item.zEntity, o->zJson);
+  }
   /* Last: the prune may delete this very item (keepDone 0), and nothing above may miss it. */
   if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__done_prune(pEng, item.zQueue);
   free(item.zQueue);

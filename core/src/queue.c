@@ -378,14 +378,29 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
   return rc;
 }
 
-/* Wakes items whose backoff ended and items whose lease expired. */
+/* Wakes items whose backoff ended and items whose lease expired. Mostly there are none:
+   a look at the two index ranges first, because an UPDATE opens every index of items for
+   writing before it finds nothing (two thirds of a claim's statements' time). */
 static int claim_wake(bgs_engine *pEng, bgs_time now) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
-                                  "UPDATE items SET state = 0, updated_at = ?1"
-                                  " WHERE state = 1 AND due_at <= ?1");
+                                  "SELECT EXISTS (SELECT 1 FROM items WHERE state = 1 AND due_at <= ?1),"
+                                  " EXISTS (SELECT 1 FROM items WHERE state = 2 AND lease_until <= ?1)");
+  int bDue, bExpired;
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_int64(pStmt, 1, now);
-  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  bDue = sqlite3_column_int(pStmt, 0);
+  bExpired = sqlite3_column_int(pStmt, 1);
+  sqlite3_reset(pStmt);
+  if (bDue) {
+    pStmt = bgs__stmt(pEng,
+                      "UPDATE items SET state = 0, updated_at = ?1"
+                      " WHERE state = 1 AND due_at <= ?1");
+    if (pStmt == NULL) return BGS_ERROR;
+    sqlite3_bind_int64(pStmt, 1, now);
+    if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  }
+  if (!bExpired) return BGS_OK;
   pStmt = bgs__stmt(pEng,
                     "UPDATE items SET state = 0, lease_until = NULL, updated_at = ?1"
                     " WHERE state = 2 AND lease_until <= ?1");

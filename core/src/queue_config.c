@@ -249,6 +249,7 @@ int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now) {
   int rc;
   if (pEng == NULL) return BGS_MISUSE;
   bgs__enter(pEng, now);
+  pEng->bQueueKnown = 0; /* before anything is written: see bgs__queue_load */
   rc = bgs__json_object_check(pEng, zJson, "queue configuration");
   if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng, "SELECT json_type(?1, '$.name'), json_extract(?1, '$.name')");
@@ -273,7 +274,13 @@ int bgs_queue_configure(bgs_engine *pEng, const char *zJson, bgs_time now) {
 }
 
 int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
-  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+  sqlite3_stmt *pStmt;
+  size_t nName = strlen(zName);
+  if (pEng->bQueueKnown && strcmp(pEng->zQueueKnown, zName) == 0) {
+    *pQ = *pEng->pQueueKnown;
+    return BGS_OK;
+  }
+  pStmt = bgs__stmt(pEng,
                                   "SELECT backoff_kind, initial_ms, factor, max_ms, jitter,"
                                   " max_attempts, max_age_ms, max_items, max_bytes, max_body_bytes,"
                                   " coalesce(json_extract(extra, '$.coalesce'), 0),"
@@ -301,6 +308,14 @@ int bgs__queue_load(bgs_engine *pEng, const char *zName, bgs__queue *pQ) {
   pQ->nBatchMax = sqlite3_column_int(pStmt, 11);
   pQ->nKeepDone = sqlite3_column_int64(pStmt, 12);
   sqlite3_reset(pStmt);
+  if (nName < sizeof(pEng->zQueueKnown)) {
+    if (pEng->pQueueKnown == NULL) pEng->pQueueKnown = malloc(sizeof(*pEng->pQueueKnown));
+    if (pEng->pQueueKnown != NULL) {
+      memcpy(pEng->zQueueKnown, zName, nName + 1);
+      *pEng->pQueueKnown = *pQ;
+      pEng->bQueueKnown = 1;
+    }
+  }
   return BGS_OK;
 }
 
