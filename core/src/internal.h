@@ -80,6 +80,25 @@ int bgs__out_text(bgs_engine *pEng, const unsigned char *z, char **pzOut);
 int bgs__json_object_check(bgs_engine *pEng, const char *zJson, const char *zWhat);
 /* Appends z (UTF-8) to pOut as a JSON string literal. */
 void bgs__json_append_string(sqlite3_str *pOut, const char *z);
+/* A value in a plain object: JSON types as json_type() names them. */
+enum { BGS__JSON_ABSENT = 0, BGS__JSON_NULL, BGS__JSON_TRUE, BGS__JSON_FALSE, BGS__JSON_INTEGER,
+       BGS__JSON_REAL, BGS__JSON_TEXT, BGS__JSON_ARRAY, BGS__JSON_OBJECT };
+typedef struct bgs__json_value {
+  int eType;     /* BGS__JSON_* */
+  const char *z; /* TEXT: its bytes (no escapes in a plain object); else the value's text */
+  size_t n;      /* bytes at z */
+} bgs__json_value;
+/* 1 when zJson is a plain object: RFC 8259 (as json_valid() checks it) without a
+   backslash anywhere, not deeper than 64, each of the nKey fields azKey at most once;
+   aVal[i] then holds field azKey[i] (eType ABSENT when missing). 0 otherwise: the caller
+   reads zJson with SQLite's JSON functions instead, which say what is wrong with it. */
+int bgs__json_plain_object(const char *zJson, const char *const *azKey, int nKey,
+                           bgs__json_value *aVal);
+/* The next member of an OBJECT value of a plain object; *piPos starts at 0. 0 at the end. */
+int bgs__json_member_next(const bgs__json_value *pObj, size_t *piPos, bgs__json_value *pKey,
+                          bgs__json_value *pVal);
+/* The value of an INTEGER of at most 18 digits into *pi; 0 for other values. */
+int bgs__json_int(const bgs__json_value *pVal, int64_t *pi);
 
 /* ---- schema.c ---- */
 int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId);

@@ -98,6 +98,57 @@ static int outcome_read(bgs_engine *pEng, const char *zJson, Outcome *o) {
   return rc;
 }
 
+/* The report read in C from a plain object (json.c): 1 when o holds what outcome_read
+   would give; 0 when outcome_read must read it (not plain, or not valid: it says why). */
+static int outcome_read_plain(const char *zJson, Outcome *o) {
+  static const char *const azKey[] = {"id", "attempt", "status", "headers", "refused"};
+  bgs__json_value aV[5], k, v;
+  int64_t iStatus;
+  if (!bgs__json_plain_object(zJson, azKey, 5, aV)) return 0;
+  if (!bgs__json_int(&aV[0], &o->id) || !bgs__json_int(&aV[1], &o->nAttempt) ||
+      !bgs__json_int(&aV[2], &iStatus) || iStatus < 0 || iStatus > 999) {
+    return 0;
+  }
+  if (aV[3].eType != BGS__JSON_ABSENT && aV[3].eType != BGS__JSON_NULL &&
+      aV[3].eType != BGS__JSON_OBJECT) {
+    return 0;
+  }
+  if (aV[4].eType != BGS__JSON_ABSENT) {
+    char zReason[48];
+    if (aV[4].eType != BGS__JSON_TEXT || aV[4].n >= sizeof(zReason)) return 0;
+    memcpy(zReason, aV[4].z, aV[4].n);
+    zReason[aV[4].n] = 0;
+    if (!is_token(zReason)) return 0;
+    o->zRefused = bgs__strdup(zReason);
+    if (o->zRefused == NULL) return 0;
+  }
+  o->iStatus = (int)iStatus;
+  if (aV[3].eType == BGS__JSON_OBJECT) {
+    size_t iPos = 0;
+    /* The first text value named retry-after in any case, as json_each() finds it. */
+    while (bgs__json_member_next(&aV[3], &iPos, &k, &v)) {
+      static const char zName[] = "retry-after";
+      size_t i;
+      if (v.eType != BGS__JSON_TEXT || k.n != sizeof(zName) - 1) continue;
+      for (i = 0; i < k.n; i++) {
+        char c = k.z[i];
+        if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != zName[i]) break;
+      }
+      if (i < k.n) continue;
+      o->zRetryAfter = malloc(v.n + 1);
+      if (o->zRetryAfter == NULL) {
+        free(o->zRefused);
+        o->zRefused = NULL;
+        return 0;
+      }
+      memcpy(o->zRetryAfter, v.z, v.n);
+      o->zRetryAfter[v.n] = 0;
+      break;
+    }
+  }
+  return 1;
+}
+
 static int item_read(bgs_engine *pEng, int64_t id, Item *p) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "SELECT state, attempts, created_at, queue, entity"
@@ -313,13 +364,15 @@ int bgs__done_prune(bgs_engine *pEng, const char *zQueue) {
 int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t nBody,
                 bgs_time now, char **pzOut) {
   Outcome o;
-  int rc;
+  int rc = BGS_OK;
   if (pEng == NULL || pzOut == NULL) return BGS_MISUSE;
   *pzOut = NULL;
   bgs__enter(pEng, now);
   memset(&o, 0, sizeof(o));
-  rc = bgs__json_object_check(pEng, zJson, "outcome");
-  if (rc == BGS_OK) rc = outcome_read(pEng, zJson, &o);
+  if (!outcome_read_plain(zJson, &o)) {
+    rc = bgs__json_object_check(pEng, zJson, "outcome");
+    if (rc == BGS_OK) rc = outcome_read(pEng, zJson, &o);
+  }
   o.zJson = zJson;
   if (rc == BGS_OK) rc = bgs__begin(pEng);
   if (rc == BGS_OK) {

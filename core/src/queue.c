@@ -231,6 +231,127 @@ done:
   return rc;
 }
 
+/* A copy of n bytes at z as a string (NULL when out of memory). */
+static char *copy_n(const char *z, size_t n) {
+  char *p = malloc(n + 1);
+  if (p == NULL) return NULL;
+  memcpy(p, z, n);
+  p[n] = 0;
+  return p;
+}
+
+/* A header name is a token (RFC 9110), as zHeaderSql's GLOB checks it. */
+static int header_name_ok(const char *z, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    char c = z[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+          strchr("!#$%&'*+.^_`|~-", c) != NULL)) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The headers object as zHeaderSql builds it (names lower-case, in their order), from a
+   plain object whose values are all strings; NULL when it is not that. Plain strings
+   need no escaping, so json_group_object() would write them as they stand. */
+static char *headers_plain(const bgs__json_value *pObj) {
+  bgs__json_value k, v;
+  size_t iPos = 0;
+  sqlite3_str *pOut = sqlite3_str_new(NULL);
+  char *z;
+  int bFirst = 1;
+  sqlite3_str_appendchar(pOut, 1, '{');
+  while (bgs__json_member_next(pObj, &iPos, &k, &v)) {
+    size_t i;
+    if (v.eType != BGS__JSON_TEXT || !header_name_ok(k.z, k.n)) {
+      sqlite3_free(sqlite3_str_finish(pOut));
+      return NULL;
+    }
+    if (!bFirst) sqlite3_str_appendchar(pOut, 1, ',');
+    bFirst = 0;
+    sqlite3_str_appendchar(pOut, 1, '"');
+    for (i = 0; i < k.n; i++) {
+      char c = k.z[i];
+      sqlite3_str_appendchar(pOut, 1, (char)(c >= 'A' && c <= 'Z' ? c + 32 : c));
+    }
+    sqlite3_str_append(pOut, "\":\"", 3);
+    sqlite3_str_append(pOut, v.z, (int)v.n);
+    sqlite3_str_appendchar(pOut, 1, '"');
+  }
+  sqlite3_str_appendchar(pOut, 1, '}');
+  if (sqlite3_str_length(pOut) > BGS__MAX_HEADERS_JSON) {
+    sqlite3_free(sqlite3_str_finish(pOut));
+    return NULL;
+  }
+  z = sqlite3_str_finish(pOut);
+  if (z == NULL) return NULL;
+  {
+    char *zCopy = bgs__strdup(z);
+    sqlite3_free(z);
+    return zCopy;
+  }
+}
+
+/* The enqueue fields of a valid item read in C from a plain object (json.c). 1 when a
+   holds them; 0 when the item must be read by args_read: it is not plain, it is not
+   valid (args_read then says why), or it has fields read there only (conflict fields,
+   bodyRef). Gives the same EnqueueArgs as args_read for every item it accepts. */
+static int args_read_plain(const char *zJson, EnqueueArgs *a) {
+  static const char *const azKey[] = {"queue", "method", "url", "priority", "entity",
+                                      "headers", "baseVersion", "baseDocument", "editedAt",
+                                      "conflictStrategy", "bodyRef"};
+  enum { N_KEY = sizeof(azKey) / sizeof(azKey[0]), N_READ_HERE = 6 };
+  bgs__json_value aV[N_KEY];
+  size_t i;
+  if (!bgs__json_plain_object(zJson, azKey, N_KEY, aV)) return 0;
+  for (i = N_READ_HERE; i < N_KEY; i++) {
+    if (aV[i].eType != BGS__JSON_ABSENT) return 0;
+  }
+  if (aV[0].eType != BGS__JSON_TEXT || aV[1].eType != BGS__JSON_TEXT ||
+      aV[2].eType != BGS__JSON_TEXT) {
+    return 0;
+  }
+  a->ePriority = BGS__PRI_NORMAL;
+  if (aV[3].eType == BGS__JSON_TEXT) {
+    char zName[16];
+    if (aV[3].n >= sizeof(zName)) return 0;
+    memcpy(zName, aV[3].z, aV[3].n);
+    zName[aV[3].n] = 0;
+    a->ePriority = bgs__priority_from_name(zName);
+    if (a->ePriority < 0) return 0;
+  } else if (aV[3].eType != BGS__JSON_ABSENT && aV[3].eType != BGS__JSON_NULL) {
+    return 0;
+  }
+  if (aV[4].eType == BGS__JSON_TEXT) {
+    if (aV[4].n < 1 || aV[4].n > BGS__MAX_ENTITY) return 0;
+  } else if (aV[4].eType != BGS__JSON_ABSENT && aV[4].eType != BGS__JSON_NULL) {
+    return 0;
+  }
+  if (aV[5].eType != BGS__JSON_ABSENT && aV[5].eType != BGS__JSON_OBJECT) return 0;
+  a->zQueue = copy_n(aV[0].z, aV[0].n);
+  a->zMethod = copy_n(aV[1].z, aV[1].n);
+  a->zUrl = copy_n(aV[2].z, aV[2].n);
+  if (aV[4].eType == BGS__JSON_TEXT) a->zEntity = copy_n(aV[4].z, aV[4].n);
+  a->zHeaders = aV[5].eType == BGS__JSON_OBJECT ? headers_plain(&aV[5]) : bgs__strdup("{}");
+  if (a->zMethod != NULL) {
+    char *p;
+    for (p = a->zMethod; *p; p++) {
+      if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32); /* upper(), ASCII only as SQLite's */
+    }
+  }
+  if (a->zQueue == NULL || a->zMethod == NULL || a->zUrl == NULL || a->zHeaders == NULL ||
+      (aV[4].eType == BGS__JSON_TEXT && a->zEntity == NULL) || !method_ok(a->zMethod) ||
+      !bgs__url_ok(a->zUrl)) {
+    args_free(a);
+    memset(a, 0, sizeof(*a));
+    return 0;
+  }
+  return 1;
+}
+
 /* Queue limits count unfinished items and their bodies. */
 static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue *pQ,
                         size_t nBody) {
@@ -335,13 +456,15 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
                 bgs_time now, char **pzOut) {
   EnqueueArgs a;
   bgs__queue q;
-  int rc;
+  int rc = BGS_OK;
   if (pEng == NULL || pzOut == NULL || (pBody == NULL && nBody > 0)) return BGS_MISUSE;
   *pzOut = NULL;
   bgs__enter(pEng, now);
   memset(&a, 0, sizeof(a));
-  rc = bgs__json_object_check(pEng, zJson, "enqueue");
-  if (rc == BGS_OK) rc = args_read(pEng, zJson, &a);
+  if (!args_read_plain(zJson, &a)) {
+    rc = bgs__json_object_check(pEng, zJson, "enqueue");
+    if (rc == BGS_OK) rc = args_read(pEng, zJson, &a);
+  }
   if (rc == BGS_OK) rc = bgs__begin(pEng);
   if (rc == BGS_OK) {
     int bDone = 0;

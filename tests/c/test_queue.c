@@ -315,3 +315,50 @@ TEST(test_queue_configure_rejects_bad_coalesce_and_batch_options) {
   CHECK_OK(bgs_queue_configure(pEng, "{\"name\":\"q\",\"coalesce\":true,\"batch\":{\"url\":\"https://a.test/b\",\"maxItems\":3}}", 1));
   bgs_close(pEng);
 }
+
+/* The hot calls read plain JSON in C and anything else through SQLite's JSON functions
+   (json.c): an item written both ways is stored and claimed alike. The second spelling
+   has escapes, which send it down the SQL path. */
+TEST(test_queue_plain_and_escaped_items_are_read_alike) {
+  static const char *const azItem[] = {
+      "{\"queue\":\"q\",\"method\":\"patch\",\"url\":\"https://a.test/x?y=1\",\"priority\":\"high\","
+      "\"entity\":\"e-1\",\"headers\":{\"X-Tag\":\"a b\",\"Accept\":\"*/*\",\"x-tag\":\"2\"},\"other\":[1,{}]}",
+      "{\"queue\":\"q\",\"method\":\"p\\u0061tch\",\"url\":\"https:\\/\\/a.test\\/x?y=1\",\"priority\":\"high\","
+      "\"entity\":\"e-1\",\"headers\":{\"X-T\\u0061g\":\"a b\",\"Accept\":\"*\\/*\",\"x-tag\":\"2\"},\"other\":[1,{}]}"};
+  char *azClaim[2];
+  int i;
+  for (i = 0; i < 2; i++) {
+    bgs_engine *pEng = engine_new();
+    char *zOut = NULL;
+    CHECK_OK(bgs_enqueue(pEng, azItem[i], "b", 1, 1, &zOut));
+    bgs_free(zOut);
+    CHECK_OK(bgs_claim(pEng, "q", 1, 2, &azClaim[i]));
+    bgs_close(pEng);
+  }
+  CHECK_STR(azClaim[0], azClaim[1]);
+  CHECK(strstr(azClaim[0], "{\"x-tag\":\"a b\",\"accept\":\"*/*\",\"x-tag\":\"2\"}") != NULL);
+  bgs_free(azClaim[0]);
+  bgs_free(azClaim[1]);
+}
+
+/* The same for outcomes: the Retry-After header is found in any case, escaped or not. */
+TEST(test_queue_plain_and_escaped_outcomes_are_read_alike) {
+  static const char *const azHeaders[] = {"{\"ETag\":\"v\",\"RETRY-after\":\"120\"}",
+                                          "{\"ETag\":\"v\",\"RETRY-\\u0061fter\":\"120\"}"};
+  char azState[2][32];
+  int64_t aDue[2];
+  int i;
+  for (i = 0; i < 2; i++) {
+    bgs_engine *pEng = engine_new();
+    int64_t aId[1], aAt[1];
+    enqueue_simple(pEng, "a", 1000);
+    CHECK_EQ_I64(claim_ids(pEng, 1, 2000, aId, aAt), 1);
+    CHECK_OK(report(pEng, aId[0], aAt[0], 503, azHeaders[i], 2000, azState[i], sizeof(azState[i])));
+    aDue[i] = item_int(pEng, aId[0], "dueAt");
+    bgs_close(pEng);
+  }
+  CHECK_STR(azState[0], "waiting");
+  CHECK_STR(azState[0], azState[1]);
+  CHECK_EQ_I64(aDue[0], 2000 + 120000);
+  CHECK_EQ_I64(aDue[0], aDue[1]);
+}
