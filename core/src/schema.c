@@ -142,6 +142,12 @@ int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
   if (iVersion == 0) rc = schema_create(pEng, now, zInstallId);
   /* Migrations from older versions go here, one step per version, in order. */
   if (rc == BGS_OK && iVersion < 2) rc = bgs__exec(pEng, zSchemaV2);
+  /* attempts_item (version 1) serves no query: bgs_attempts filters with "?1 IS NULL OR
+     item_id = ?1", which no index can serve, and the log is trimmed by seq. It cost every
+     outcome an index insert and delete (two of its seven page writes). Dropped without a
+     version step: an older engine never used it, so it still opens the store. A no-op
+     once gone. */
+  if (rc == BGS_OK) rc = bgs__exec(pEng, "DROP INDEX IF EXISTS attempts_item");
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
   if (rc == BGS_OK) rc = schema_read_meta(pEng);
