@@ -240,8 +240,8 @@ export class BgsyncWorker {
       if (!this.hasBackgroundSync()) return this.syncAll('start');
       // One task later: a `sync` that woke this worker claims and sends its first request
       // before this reads the status of every queue (at a cold start that read cost
-      // 30 ms in front of the first request). An enqueue handled meanwhile asked for its
-      // own sync already (requestSync marks the queue asked), so it is not asked twice.
+      // 30 ms in front of the first request). A queue that an enqueue handled meanwhile
+      // touched counts as asked (see enqueue), so it is not asked twice.
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (this.retired) return undefined;
       // A tag registered before a browser restart may be gone while its items are not:
@@ -336,6 +336,10 @@ export class BgsyncWorker {
     }
     // Bytes, so that a large text body is measured and goes to the blob store too.
     const body = typeof args.body === 'string' ? new TextEncoder().encode(args.body) : args.body ?? undefined;
+    // Counted as asked from the moment the item is in the engine: its sync is requested
+    // once the item is durable (below), and the start's check of every queue (_start),
+    // running in between, would otherwise see it pending and ask a second time.
+    this._asked.add(meta.queue);
     const result = await engine.enqueue(meta, body);
     this.lastEnqueueAt = this.now();
     const asked = this.requestSync(meta.queue);
@@ -831,10 +835,10 @@ export class BgsyncWorker {
         if (!entry || typeof engine[entry.method] !== 'function') {
           throw new BgsyncError('bad-message', `${type} is not available in this engine`);
         }
+        const released = RELEASING_CALLS.includes(type) ? (args.queue ? [args.queue] : this.queueNames) : [];
+        for (const q of released) this._asked.add(q); // before the call, as in enqueue
         const result = await entry.call(engine, args);
-        if (RELEASING_CALLS.includes(type)) {
-          for (const q of args.queue ? [args.queue] : this.queueNames) this.requestSync(q);
-        }
+        for (const q of released) this.requestSync(q);
         this.broadcastStatus(args.queue);
         return result ?? null;
       }
