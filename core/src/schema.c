@@ -118,19 +118,38 @@ static int schema_create(bgs_engine *pEng, bgs_time now, const char *zInstallId)
   return bgs__exec(pEng, "PRAGMA user_version = 1");
 }
 
-static int schema_read_meta(bgs_engine *pEng) {
-  sqlite3_stmt *pStmt = bgs__stmt(pEng, "SELECT value FROM meta WHERE key = 'install_id'");
+/* Reads the install id, and whether the store still has attempts_item (see below): one
+   statement that every open runs anyway, instead of a DROP at every open. */
+static int schema_read_meta(bgs_engine *pEng, int *pbAttemptsItem) {
+  sqlite3_stmt *pStmt = bgs__stmt(
+      pEng,
+      "SELECT value, EXISTS (SELECT 1 FROM sqlite_schema"
+      "  WHERE type = 'index' AND name = 'attempts_item')"
+      " FROM meta WHERE key = 'install_id'");
   if (pStmt == NULL) return BGS_CORRUPT;
   if (sqlite3_step(pStmt) != SQLITE_ROW) {
     return bgs__err(pEng, BGS_CORRUPT, "the store has no install id");
   }
   pEng->zInstallId = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
+  *pbAttemptsItem = sqlite3_column_int(pStmt, 1);
   sqlite3_reset(pStmt);
   return pEng->zInstallId ? BGS_OK : bgs__err(pEng, BGS_NOMEM, "out of memory");
 }
 
+/* attempts_item (version 1) serves no query: bgs_attempts filters with "?1 IS NULL OR
+   item_id = ?1", which no index can serve, and the log is trimmed by seq. It cost every
+   outcome an index insert and delete (two of its seven page writes). Dropped without a
+   version step: an older engine never used it, so it still opens the store. */
+static int schema_drop_attempts_item(bgs_engine *pEng) {
+  int rc = bgs__begin(pEng);
+  if (rc == BGS_OK) rc = bgs__exec(pEng, "DROP INDEX attempts_item");
+  if (rc == BGS_OK) rc = bgs__commit(pEng);
+  else bgs__rollback(pEng, rc);
+  return rc;
+}
+
 int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
-  int iVersion = 0;
+  int iVersion = 0, bAttemptsItem = 0;
   int rc = schema_version(pEng, &iVersion);
   if (rc != BGS_OK) return rc == BGS_ERROR ? BGS_CORRUPT : rc;
   if (iVersion > BGS__SCHEMA_VERSION) {
@@ -142,14 +161,9 @@ int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
   if (iVersion == 0) rc = schema_create(pEng, now, zInstallId);
   /* Migrations from older versions go here, one step per version, in order. */
   if (rc == BGS_OK && iVersion < 2) rc = bgs__exec(pEng, zSchemaV2);
-  /* attempts_item (version 1) serves no query: bgs_attempts filters with "?1 IS NULL OR
-     item_id = ?1", which no index can serve, and the log is trimmed by seq. It cost every
-     outcome an index insert and delete (two of its seven page writes). Dropped without a
-     version step: an older engine never used it, so it still opens the store. A no-op
-     once gone. */
-  if (rc == BGS_OK) rc = bgs__exec(pEng, "DROP INDEX IF EXISTS attempts_item");
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
-  if (rc == BGS_OK) rc = schema_read_meta(pEng);
+  if (rc == BGS_OK) rc = schema_read_meta(pEng, &bAttemptsItem);
+  if (rc == BGS_OK && bAttemptsItem) rc = schema_drop_attempts_item(pEng);
   return rc;
 }
