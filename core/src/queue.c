@@ -376,10 +376,10 @@ static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue
 
 int bgs__ids_remember(bgs_engine *pEng) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
-                                  "INSERT INTO meta(key, value)"
-                                  " SELECT 'last_item_id', max(id) FROM items WHERE id IS NOT NULL"
-                                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-                                  " WHERE excluded.value > value");
+                                  "INSERT OR REPLACE INTO meta(key, value)"
+                                  " SELECT 'last_item_id', m FROM (SELECT max(id) AS m FROM items)"
+                                  " WHERE m > coalesce((SELECT value FROM meta"
+                                  "  WHERE key = 'last_item_id'), 0)");
   if (pStmt == NULL) return BGS_ERROR;
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
   return BGS_OK;

@@ -180,7 +180,7 @@ static int configure(bgs_engine *pEng, const char *zJson, const char *zName) {
   sqlite3_stmt *pStmt;
   size_t i;
   int rc;
-  pStmt = bgs__stmt(pEng, "INSERT INTO queues(name) VALUES (?1) ON CONFLICT DO NOTHING");
+  pStmt = bgs__stmt(pEng, "INSERT OR IGNORE INTO queues(name) VALUES (?1)");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
