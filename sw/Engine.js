@@ -23,7 +23,7 @@ import { bodySize } from './BlobStore.js';
 
 export class Engine {
   /**
-   * @param {object} module  the loaded Emscripten module (loadEngineModule)
+   * @param {object} module  the loaded engine module (loadEngineModule)
    * @param {object} store   a page store (MemoryStore, IndexedDbStore, FileStore, ...)
    * @param {{now?: () => number, seed?: number, leaseMs?: number,
    *          installId?: string, queues?: object[],

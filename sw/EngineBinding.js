@@ -1,5 +1,5 @@
 /**
- * EngineBinding -- the only code that touches the Emscripten module. It wraps each C
+ * EngineBinding -- the only code that touches the engine module. It wraps each C
  * function once, converts strings and bytes, frees what it allocated in `finally`,
  * copies every view of wasm memory at once (memory growth detaches views) and turns a
  * result code into a thrown BgsyncError.
@@ -11,7 +11,7 @@ import { BgsyncError } from '../web/BgsyncError.js';
 const PTR = 4; // wasm32 pointer size
 
 export class EngineBinding {
-  /** @param {object} module  an instantiated Emscripten module (createBgsyncEngine()) */
+  /** @param {object} module  the instantiated engine module (engineInstance.js) */
   constructor(module) {
     this.m = module;
     this.encoder = new TextEncoder();

@@ -4,10 +4,10 @@
  * webpack 5 and Parcel see the `new URL(..., import.meta.url)` pattern and ship the file.
  * esbuild does not copy assets: copy node_modules/bgsync/sw/wasm/bgsync-engine.wasm next to
  * the bundled worker and pass `wasmUrl` (BgsyncWorker's option of the same name), as
- * tests/e2e/package.test.js does. In Node, pass the bytes (`wasmBinary`): Emscripten's
- * own loader trips over Node's fetch.
+ * tests/e2e/package.test.js does. In Node, pass the bytes (`wasmBinary`): Node's fetch
+ * does not read file: URLs.
  */
-import createBgsyncEngine from './wasm/bgsync-engine.mjs';
+import { instantiateEngine } from './engineInstance.js';
 
 const DEFAULT_WASM_URL = new URL('./wasm/bgsync-engine.wasm', import.meta.url);
 
@@ -64,15 +64,9 @@ async function compileFrom(url) {
 
 /**
  * @param {{wasmUrl?: string|URL, wasmBinary?: Uint8Array, wasmModule?: WebAssembly.Module}} [options]
- * @returns {Promise<object>} the Emscripten module
+ * @returns {Promise<object>} the instantiated engine module (engineInstance.js)
  */
 export async function loadEngineModule(options = {}) {
-  if (options.wasmBinary) return createBgsyncEngine({ wasmBinary: options.wasmBinary });
-  const compiled = options.wasmModule ?? (await compileFrom(options.wasmUrl ?? DEFAULT_WASM_URL));
-  return createBgsyncEngine({
-    instantiateWasm(imports, done) {
-      WebAssembly.instantiate(compiled, imports).then((instance) => done(instance, compiled));
-      return {}; // exports arrive through done()
-    },
-  });
+  if (options.wasmBinary) return instantiateEngine(options.wasmBinary);
+  return instantiateEngine(options.wasmModule ?? (await compileFrom(options.wasmUrl ?? DEFAULT_WASM_URL)));
 }

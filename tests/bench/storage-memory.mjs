@@ -13,7 +13,8 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { instantiateEngine } from '../../sw/engineInstance.js';
 import { Engine } from '../../sw/Engine.js';
 import { MemoryStore } from '../../sw/storage/MemoryStore.js';
 import { FileStore } from '../../sw/storage/FileStore.js';
@@ -25,8 +26,7 @@ const BIG = Number(args[args.indexOf('--items') + 1] || 0) || 100_000;
 const JSON_OUT = args.includes('--json');
 
 async function loadModule() {
-  const { default: factory } = await import(pathToFileURL(join(WASM_DIR, 'bgsync-engine.mjs')).href);
-  return factory({ wasmBinary: readFileSync(join(WASM_DIR, 'bgsync-engine.wasm')) });
+  return instantiateEngine(readFileSync(join(WASM_DIR, 'bgsync-engine.wasm')));
 }
 
 const MiB = 1024 * 1024;

@@ -34,9 +34,12 @@ describe('dead letters', () => {
       expect(h.api.appliedKeys()).toEqual([a.key]); // same idempotency key as the refused attempt
       expect(await s.call((c) => c.deadLetters())).toEqual([]);
       expect(h.log().filter((e) => e.key === b.key)).toHaveLength(1); // discarded: never sent again
-      // The attempt log has the refusal and the delivery of the retried one.
-      const attempts = await s.call((c, id) => c.attempts({ id }), a.id);
-      expect(attempts.map((x) => x.status)).toEqual([422, 201]);
+      // The attempt log has the refusal and the delivery of the retried one. The server
+      // applies a request before the worker hears its answer, so wait for the worker's
+      // record of it (under load the read could come first).
+      const attemptsOfA = () => s.call((c, id) => c.attempts({ id }), a.id);
+      await h.waitFor(async () => (await attemptsOfA()).length === 2, 'the delivery in the attempt log');
+      expect((await attemptsOfA()).map((x) => x.status)).toEqual([422, 201]);
     } catch (err) {
       err.message += `\n--- browser ---\n${s.diagnostics()}`;
       throw err;

@@ -91,6 +91,9 @@ describe('Storage faults (Chromium)', () => {
         });
         return { key, chunks: keys.length };
       });
+      // Stopped again: a worker the browser or the page woke between the first stop and
+      // the damage would already hold the intact store in memory (seen under load).
+      await s.stopWorker();
       const status = await s.attempt((c) => c.status());
       const enq = await s.attempt((c) => c.enqueue({ url: '/api/notes/x', body: { x: 1 } }));
       console.log(`damaged chunk ${damaged.key} of ${damaged.chunks}: status → ${status.error?.code}, enqueue → ${enq.error?.code}`);
@@ -144,6 +147,9 @@ describe('Storage faults (Chromium)', () => {
         return { name, files: files.length, segments: segments.length };
       });
       expect(damaged.segments).toBeGreaterThanOrEqual(2);
+      // Stopped again: a worker the browser or the page woke between the first stop and
+      // the damage would already hold the intact store in memory (seen under load).
+      await s.stopWorker();
       const status = await s.attempt((c) => c.status());
       const enq = await s.attempt((c) => c.enqueue({ url: '/api/notes/x', body: { x: 1 } }));
       console.log(`damaged ${damaged.name} (${damaged.segments} segments): status → ${status.error?.code}, enqueue → ${enq.error?.code}`);

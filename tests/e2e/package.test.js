@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('the npm package', () => {
   it('ships what an app needs: types, the worker entry, the page entry and the wasm', () => {
     const pkg = join(app, 'node_modules/bgsync');
-    for (const f of ['web/index.js', 'web/index.d.ts', 'sw/index.js', 'sw/index.d.ts', 'sw/wasm/bgsync-engine.mjs', 'sw/wasm/bgsync-engine.wasm']) {
+    for (const f of ['web/index.js', 'web/index.d.ts', 'sw/index.js', 'sw/index.d.ts', 'sw/wasm/bgsync-engine.wasm']) {
       expect(existsSync(join(pkg, f))).toBe(true);
     }
     // Tests and sources of the engine stay out of the package.

@@ -3,14 +3,15 @@
  * what changed). `--native` also builds the native library and tests into build/native.
  * Used by `npm run build`, `npm start` and `npm test`.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, emscriptenEnv, mustRun } from './system.mjs';
 
 /**
  * The module is linked into build/wasm/out and copied into sw/wasm/ only when the link
- * produced both files: a failed or half-finished build must never leave a .wasm from one
- * build next to a loader from another (their imports would not match).
+ * produced it: a failed or half-finished build must never leave a partial .wasm there.
+ * An Emscripten loader (bgsync-engine.mjs) from an older build is removed: the module is
+ * standalone now (sw/engineInstance.js loads it).
  */
 export function buildWasm() {
   const dir = join(ROOT, 'build/wasm');
@@ -19,12 +20,13 @@ export function buildWasm() {
   // Configured every time (a second or two): an older build dir may point its output elsewhere.
   mustRun('emcmake', ['cmake', '-S', ROOT, '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_TESTING=OFF', `-DBGS_WASM_OUT=${out}`], { env, stdio: 'ignore' });
   mustRun('cmake', ['--build', dir, '-j2'], { env });
-  const files = ['bgsync-engine.wasm', 'bgsync-engine.mjs'];
+  const files = ['bgsync-engine.wasm'];
   const target = join(ROOT, 'sw/wasm');
   mkdirSync(target, { recursive: true });
   for (const f of files) {
     if (!existsSync(join(out, f))) throw new Error(`wasm build produced no ${f}`);
   }
+  rmSync(join(target, 'bgsync-engine.mjs'), { force: true });
   for (const f of files) {
     // Write beside, then rename: a reader never sees a partly written file.
     copyFileSync(join(out, f), join(target, `.${f}.tmp`));

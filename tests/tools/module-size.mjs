@@ -1,6 +1,6 @@
 /**
  * module-size.mjs -- prints what the engine module weighs, raw and gzip (level 9), for
- * each file a service worker loads: the wasm, its Emscripten loader and the JS glue.
+ * each file a service worker loads: the wasm and the JS glue (which instantiates it).
  * Usage: node tests/tools/module-size.mjs [wasm dir]   (default sw/wasm)
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -11,7 +11,6 @@ import { ROOT } from './system.mjs';
 const wasmDir = process.argv[2] ?? join(ROOT, 'sw/wasm');
 const files = [
   join(wasmDir, 'bgsync-engine.wasm'),
-  join(wasmDir, 'bgsync-engine.mjs'),
   ...readdirSync(join(ROOT, 'sw'), { recursive: true })
     .filter((f) => f.endsWith('.js') && !f.startsWith('wasm'))
     .map((f) => join(ROOT, 'sw', f)),
