@@ -304,7 +304,7 @@ static int conflict_drop(bgs_engine *pEng, const Conflict *c, const char *zResol
   if (zQueue == NULL) rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
   else rc = bgs__entity_advance(pEng, zEntity);
   if (rc == BGS_OK) rc = conflict_close(pEng, c, zResolution, NULL, now);
-  if (rc == BGS_OK) rc = bgs__done_prune(pEng, zQueue);
+  if (rc == BGS_OK) rc = bgs__done_prune(pEng, zQueue, c->iItem);
   free(zEntity);
   free(zQueue);
   return rc;

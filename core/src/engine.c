@@ -98,7 +98,16 @@ static int stmt_run(bgs_engine *pEng, const char *zSql) {
   return BGS_OK;
 }
 
-int bgs__begin(bgs_engine *pEng) { return stmt_run(pEng, "BEGIN IMMEDIATE"); }
+int bgs__begin(bgs_engine *pEng) {
+  pEng->bDoneKnown = 0;
+  pEng->bDoneTx = 0;
+  return stmt_run(pEng, "BEGIN IMMEDIATE");
+}
+
+int bgs__begin_keep(bgs_engine *pEng) {
+  pEng->bDoneTx = 1;
+  return stmt_run(pEng, "BEGIN IMMEDIATE");
+}
 
 /* A statement left mid-result (RETURNING, a single-row read) would block COMMIT; results
    are copied out before a transaction ends, so resetting them all here is safe. */
@@ -118,6 +127,7 @@ int bgs__commit(bgs_engine *pEng) {
 }
 
 int bgs__rollback(bgs_engine *pEng, int rc) {
+  pEng->bDoneKnown = 0; /* the prunes it made are undone */
   stmt_reset_busy(pEng);
   if (!sqlite3_get_autocommit(pEng->db)) sqlite3_exec(pEng->db, "ROLLBACK", NULL, NULL, NULL);
   return rc;

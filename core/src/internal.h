@@ -50,6 +50,15 @@ struct bgs_engine {
   int bQueueKnown;
   char zQueueKnown[72];
   struct bgs__queue *pQueueKnown; /* owned */
+  /* The delivered history of one queue (bgs__done_prune): exactly nDoneKeep done items of
+     queue zDoneQueue have an id >= idDoneFloor, and idDoneFloor is one of them. Kept only
+     across calls whose every delivery is followed by its prune (bgs__begin_keep): any
+     other write transaction (bgs__begin) and every rollback forget it. */
+  int bDoneKnown;
+  int bDoneTx; /* the transaction began with bgs__begin_keep: a prune may learn the floor */
+  char zDoneQueue[72];
+  int64_t nDoneKeep;
+  int64_t idDoneFloor;
 };
 
 /* ---- engine.c: errors, statements, transactions ---- */
@@ -65,7 +74,11 @@ void bgs__enter(bgs_engine *pEng, bgs_time now);
 sqlite3_stmt *bgs__stmt(bgs_engine *pEng, const char *zSql);
 /* Runs a statement with no results (no cache). */
 int bgs__exec(bgs_engine *pEng, const char *zSql);
+/* BEGIN IMMEDIATE. bgs__begin forgets what the engine knows of the delivered history
+   (bgs_engine.bDoneKnown); bgs__begin_keep keeps it, for the calls whose only changes to
+   done items are deliveries that call bgs__done_prune (enqueue, claim, outcome). */
 int bgs__begin(bgs_engine *pEng);
+int bgs__begin_keep(bgs_engine *pEng);
 int bgs__commit(bgs_engine *pEng);
 /* Rolls back and passes rc through, keeping the recorded detail. */
 int bgs__rollback(bgs_engine *pEng, int rc);
@@ -198,10 +211,11 @@ typedef struct bgs__report {
    BGS_NOT_FOUND change nothing. */
 int bgs__outcome_apply(bgs_engine *pEng, const bgs__report *r, const void *pBody, size_t nBody,
                        bgs_time now, char **pzOut);
-/* An item of zQueue became done: deletes the queue's oldest done items beyond its newest
+/* Item iItem of zQueue became done: deletes the queue's oldest done items beyond its newest
    keepDone, except those a conflict record still refers to. Every path that sets state
-   done calls it, last, inside its transaction (the item itself may be deleted). */
-int bgs__done_prune(bgs_engine *pEng, const char *zQueue);
+   done calls it, once per item, last, inside its transaction (the item itself may be
+   deleted). */
+int bgs__done_prune(bgs_engine *pEng, const char *zQueue, int64_t iItem);
 /* The prune, in two steps so that the newest id is remembered only when it goes:
    the threshold (?1 queue, ?2 keepDone) is the (keepDone+1)-th newest done id, and the
    delete (?1 queue, ?2 threshold) is one range of index items_state (queue, state, rowid)
@@ -209,6 +223,10 @@ int bgs__done_prune(bgs_engine *pEng, const char *zQueue);
 #define BGS__DONE_THRESHOLD_SQL                                                         \
   "SELECT id, id = (SELECT max(id) FROM items) FROM items"                              \
   " WHERE queue = ?1 AND state = 3 ORDER BY id DESC LIMIT 1 OFFSET ?2"
+/* The fast path (bgs_engine.idDoneFloor known, ?1 queue, ?2 the floor): the next done id
+   above the floor, or the newest below it. One step of index items_state each. */
+#define BGS__DONE_ABOVE_SQL "SELECT min(id) FROM items WHERE queue = ?1 AND state = 3 AND id > ?2"
+#define BGS__DONE_BELOW_SQL "SELECT max(id) FROM items WHERE queue = ?1 AND state = 3 AND id < ?2"
 #define BGS__DONE_PRUNE_SQL                                                             \
   "DELETE FROM items WHERE queue = ?1 AND state = 3 AND id <= ?2"                        \
   " AND NOT EXISTS (SELECT 1 FROM conflicts WHERE conflicts.item_id = items.id)"

@@ -320,32 +320,105 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
     rc = bgs__conflict_delivered(pEng, o->id, item.zEntity, o->zJson);
   }
   /* Last: the prune may delete this very item (keepDone 0), and nothing above may miss it. */
-  if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__done_prune(pEng, item.zQueue);
+  if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__done_prune(pEng, item.zQueue, o->id);
   free(item.zQueue);
   free(item.zEntity);
   return rc;
 }
 
-int bgs__done_prune(bgs_engine *pEng, const char *zQueue) {
-  bgs__queue q;
-  sqlite3_stmt *pStmt;
-  int64_t idBelow;
-  int bNewest, rc = bgs__queue_load(pEng, zQueue, &q);
-  if (rc != BGS_OK) return rc;
-  /* The bound costs keepDone steps of index items_state; no row means nothing to drop. */
-  pStmt = bgs__stmt(pEng, BGS__DONE_THRESHOLD_SQL);
+/* One id from BGS__DONE_ABOVE_SQL or BGS__DONE_BELOW_SQL; 0 when there is none. */
+static int done_next(bgs_engine *pEng, const char *zSql, const char *zQueue, int64_t idFloor,
+                     int64_t *pId) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, zSql);
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zQueue, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(pStmt, 2, q.nKeepDone);
-  rc = sqlite3_step(pStmt);
-  if (rc == SQLITE_DONE) {
-    sqlite3_reset(pStmt);
+  sqlite3_bind_int64(pStmt, 2, idFloor);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  *pId = sqlite3_column_int64(pStmt, 0);
+  sqlite3_reset(pStmt);
+  return BGS_OK;
+}
+
+/* The prune's threshold (the (keepDone+1)-th newest done id) without walking keepDone
+   index entries, from the floor the engine remembers (bgs_engine.idDoneFloor: exactly
+   keepDone done items are at or above it). Only item iItem became done since: if it is
+   above the floor it joins the newest keepDone and the floor itself is the threshold,
+   the next done id above it the new floor; if below, the kept ones are unchanged and the
+   threshold is the newest done id under the floor (iItem or one a conflict record kept).
+   *pbFast is 0 when the floor is not known for this queue and keepDone. */
+static int done_threshold_fast(bgs_engine *pEng, const char *zQueue, const bgs__queue *pQ,
+                               int64_t iItem, int64_t *pidBelow, int *pbFast) {
+  int64_t idFloor = pEng->idDoneFloor, idNext = 0;
+  int rc;
+  *pbFast = 0;
+  if (!pEng->bDoneKnown || pEng->nDoneKeep != pQ->nKeepDone ||
+      strcmp(pEng->zDoneQueue, zQueue) != 0 || iItem == idFloor) {
     return BGS_OK;
   }
-  if (rc != SQLITE_ROW) return bgs__sqlerr(pEng);
-  idBelow = sqlite3_column_int64(pStmt, 0);
-  bNewest = sqlite3_column_int(pStmt, 1);
-  sqlite3_reset(pStmt);
+  if (iItem > idFloor) {
+    rc = done_next(pEng, BGS__DONE_ABOVE_SQL, zQueue, idFloor, &idNext);
+    if (rc != BGS_OK) return rc;
+    if (idNext <= idFloor) return BGS_OK; /* cannot be: iItem is above; take the long way */
+    *pidBelow = idFloor;
+    pEng->idDoneFloor = idNext;
+  } else {
+    rc = done_next(pEng, BGS__DONE_BELOW_SQL, zQueue, idFloor, &idNext);
+    if (rc != BGS_OK) return rc;
+    if (idNext <= 0) return BGS_OK; /* cannot be: iItem is below */
+    *pidBelow = idNext;
+  }
+  *pbFast = 1;
+  return BGS_OK;
+}
+
+/* After the long way: the floor is the next done id above the threshold idBelow, which
+   was the (keepDone+1)-th newest, so exactly keepDone are at or above it. */
+static int done_floor_remember(bgs_engine *pEng, const char *zQueue, const bgs__queue *pQ,
+                               int64_t idBelow) {
+  int64_t idFloor = 0;
+  int rc;
+  pEng->bDoneKnown = 0;
+  if (!pEng->bDoneTx || pQ->nKeepDone < 1 || strlen(zQueue) >= sizeof(pEng->zDoneQueue)) {
+    return BGS_OK;
+  }
+  rc = done_next(pEng, BGS__DONE_ABOVE_SQL, zQueue, idBelow, &idFloor);
+  if (rc != BGS_OK || idFloor <= idBelow) return rc;
+  strcpy(pEng->zDoneQueue, zQueue);
+  pEng->nDoneKeep = pQ->nKeepDone;
+  pEng->idDoneFloor = idFloor;
+  pEng->bDoneKnown = 1;
+  return BGS_OK;
+}
+
+int bgs__done_prune(bgs_engine *pEng, const char *zQueue, int64_t iItem) {
+  bgs__queue q;
+  sqlite3_stmt *pStmt;
+  int64_t idBelow = 0;
+  int bNewest = 0, bFast = 0, rc = bgs__queue_load(pEng, zQueue, &q);
+  if (rc != BGS_OK) return rc;
+  rc = done_threshold_fast(pEng, zQueue, &q, iItem, &idBelow, &bFast);
+  if (rc != BGS_OK) return rc;
+  /* The fast threshold is below the floor or iItem, so never the store's newest item. */
+  if (!bFast) {
+    /* The long way costs keepDone steps of index items_state; no row means nothing to
+       drop (and the floor stays unknown until there is). */
+    pStmt = bgs__stmt(pEng, BGS__DONE_THRESHOLD_SQL);
+    if (pStmt == NULL) return BGS_ERROR;
+    sqlite3_bind_text(pStmt, 1, zQueue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, q.nKeepDone);
+    rc = sqlite3_step(pStmt);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(pStmt);
+      pEng->bDoneKnown = 0;
+      return BGS_OK;
+    }
+    if (rc != SQLITE_ROW) return bgs__sqlerr(pEng);
+    idBelow = sqlite3_column_int64(pStmt, 0);
+    bNewest = sqlite3_column_int(pStmt, 1);
+    sqlite3_reset(pStmt);
+    rc = done_floor_remember(pEng, zQueue, &q, idBelow);
+    if (rc != BGS_OK) return rc;
+  }
   /* The newest item of the store goes only when keepDone is 0 (or every newer item is of
      another queue and gone): then, and only then, its id must be remembered. */
   if (bNewest) {
@@ -374,7 +447,7 @@ int bgs_outcome(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
     if (rc == BGS_OK) rc = outcome_read(pEng, zJson, &o);
   }
   o.zJson = zJson;
-  if (rc == BGS_OK) rc = bgs__begin(pEng);
+  if (rc == BGS_OK) rc = bgs__begin_keep(pEng);
   if (rc == BGS_OK) {
     rc = bgs__outcome_apply(pEng, &o, pBody, nBody, now, pzOut);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);

@@ -465,7 +465,7 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
     rc = bgs__json_object_check(pEng, zJson, "enqueue");
     if (rc == BGS_OK) rc = args_read(pEng, zJson, &a);
   }
-  if (rc == BGS_OK) rc = bgs__begin(pEng);
+  if (rc == BGS_OK) rc = bgs__begin_keep(pEng); /* delivers nothing */
   if (rc == BGS_OK) {
     int bDone = 0;
     size_t nSize = a.bRef ? (size_t)a.nRefSize : nBody; /* what the limits count */
@@ -642,7 +642,7 @@ int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char
   }
   pOut = sqlite3_str_new(pEng->db);
   sqlite3_str_appendchar(pOut, 1, '[');
-  rc = bgs__begin(pEng);
+  rc = bgs__begin_keep(pEng); /* delivers nothing */
   if (rc == BGS_OK) {
     rc = bgs__claim_items(pEng, zQueue, nMax, now, pOut, NULL, &n);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);

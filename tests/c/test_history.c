@@ -444,3 +444,99 @@ TEST(test_history_store_stops_growing_with_deliveries) {
      page of slack for where B-tree splits happen to fall). */
   CHECK(n5000 <= n1000 + BGS_CHUNK_SIZE);
 }
+
+/* The prune as defined: after done item x, the done ids at or below the (keepDone+1)-th
+   newest go, except those a conflict record keeps (aKeep). aDone holds *pn done ids. */
+static void model_deliver(int64_t *aDone, int *pn, int64_t x, int nKeepDone, const int64_t *aKeep,
+                          int nKeep) {
+  int i, j, n = *pn;
+  int64_t idBelow;
+  aDone[n++] = x;
+  for (i = 1; i < n; i++) { /* newest first */
+    for (j = i; j > 0 && aDone[j] > aDone[j - 1]; j--) {
+      int64_t t = aDone[j];
+      aDone[j] = aDone[j - 1];
+      aDone[j - 1] = t;
+    }
+  }
+  if (n > nKeepDone) {
+    int nOut = 0;
+    idBelow = aDone[nKeepDone];
+    for (i = 0; i < n; i++) {
+      int bKept = aDone[i] > idBelow;
+      for (j = 0; j < nKeep; j++) bKept |= aDone[i] == aKeep[j];
+      if (bKept) aDone[nOut++] = aDone[i];
+    }
+    n = nOut;
+  }
+  *pn = n;
+}
+
+/* The engine remembers where the newest keepDone begin (bgs__done_prune's fast path);
+   deliveries out of order (a late 2xx for an older attempt, a long request finishing after
+   newer ones), items kept by a conflict record, a refused stale report (rolled back), a
+   changed keepDone and a reopened engine must all leave exactly what the definition
+   leaves. */
+TEST(test_history_out_of_order_deliveries_prune_as_the_definition_says) {
+  bgs_engine *pEng = engine_with("\"keepDone\":3,\"conflict\":{\"strategy\":\"server-wins\"}");
+  int64_t aDone[256], aKeep[16], aId[8], aAt[8];
+  int nDone = 0, nKeep = 0, nKeepDone = 3, i, k;
+  bgs_time now = 1000;
+  host_store s;
+  unsigned uRand = 7;
+  store_init(&s);
+  for (i = 0; i < 40; i++) {
+    int n;
+    for (k = 0; k < 5; k++) enqueue_simple(pEng, "x", now);
+    n = claim_ids(pEng, 5, now, aId, aAt);
+    CHECK_EQ_I64(n, 5);
+    /* Deliver the five in a shuffled order; every seventh round one waits for the next
+       round (it finishes after newer ones: below the floor). */
+    for (k = n - 1; k > 0; k--) {
+      int j;
+      int64_t t;
+      uRand = uRand * 1103515245u + 12345u;
+      j = (int)((uRand >> 16) % (unsigned)(k + 1));
+      t = aId[k], aId[k] = aId[j], aId[j] = t;
+      t = aAt[k], aAt[k] = aAt[j], aAt[j] = t;
+    }
+    for (k = 0; k < n; k++) {
+      char zState[32];
+      now++;
+      if (k == 2 && i % 5 == 1 && nKeep < 16) {
+        /* A 412: server-wins drops the change, the item is done and its record keeps it. */
+        bgs_free(report_412(pEng, aId[k], aAt[k], now));
+        aKeep[nKeep++] = aId[k];
+        model_deliver(aDone, &nDone, aId[k], nKeepDone, aKeep, nKeep);
+        continue;
+      }
+      if (k == 3 && i % 4 == 2) {
+        /* A stale report is refused (its transaction rolls back), then the real one. */
+        CHECK_RC(report(pEng, aId[k], aAt[k] + 1, 200, NULL, now, NULL, 0), BGS_STALE);
+      }
+      CHECK_OK(report(pEng, aId[k], aAt[k], 200, NULL, now, zState, sizeof(zState)));
+      model_deliver(aDone, &nDone, aId[k], nKeepDone, aKeep, nKeep);
+    }
+    if (i == 20) {
+      nKeepDone = 5; /* applies at the next delivery, as the long way does */
+      configure(pEng, "{\"name\":\"q\",\"keepDone\":5}");
+    }
+    if (i == 30) {
+      store_flush(pEng, &s);
+      bgs_close(pEng);
+      pEng = engine_reopen(&s);
+    }
+    if (i == 30 || i == 20 || i % 3 == 0) store_flush(pEng, &s);
+    CHECK_EQ_I64(done_in(pEng, "q"), nDone);
+    for (k = 0; k < nDone; k++) CHECK(item_exists(pEng, aDone[k]));
+  }
+  bgs_close(pEng);
+  store_free(&s);
+}
+
+TEST(test_history_fast_prune_steps_are_index_seeks) {
+  bgs_engine *pEng = engine_new();
+  CHECK(plan_is(pEng, BGS__DONE_ABOVE_SQL, "items_state (queue=? AND state=? AND rowid>?)"));
+  CHECK(plan_is(pEng, BGS__DONE_BELOW_SQL, "items_state (queue=? AND state=? AND rowid<?)"));
+  bgs_close(pEng);
+}
