@@ -186,9 +186,10 @@ int bgs_open(bgs_image *pImg, const bgs_config *pCfg, bgs_time now, bgs_engine *
      re-parses per claim/complete cycle, a fifth of its time). Every hot query is an
      index range whatever the values (schema.c). */
   sqlite3_db_config(pEng->db, SQLITE_DBCONFIG_ENABLE_QPSG, 1, (int *)NULL);
-  /* The journal never leaves memory: the host only ever stores committed states. */
+  /* The journal never leaves memory (the VFS keeps it, vfs_mirror.c): the host only ever
+     stores committed states. */
   rc = bgs__exec(pEng,
-                 "PRAGMA page_size=4096; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;"
+                 "PRAGMA page_size=4096; PRAGMA journal_mode=TRUNCATE; PRAGMA synchronous=OFF;"
                  "PRAGMA temp_store=MEMORY; PRAGMA locking_mode=EXCLUSIVE;");
   if (rc == BGS_OK) rc = bgs__schema_ensure(pEng, now, pCfg ? pCfg->zInstallId : NULL);
   if (rc != BGS_OK) {

@@ -238,3 +238,68 @@ TEST(test_storage_unused_attempts_index_is_dropped_at_open) {
   bgs_close(pEng);
   store_free(&s);
 }
+
+int bgs__image_has_changes(const bgs_image *p); /* image.c */
+
+/* A copy of the stored file's bytes (nSize of them). */
+static unsigned char *store_bytes(const host_store *p) {
+  unsigned char *a = calloc(1, (size_t)p->nSize + 1);
+  uint32_t i;
+  CHECK(a != NULL);
+  for (i = 0; i < p->nChunk && (int64_t)i * BGS_CHUNK_SIZE < p->nSize; i++) {
+    int64_t iOff = (int64_t)i * BGS_CHUNK_SIZE;
+    size_t n = p->nSize - iOff < BGS_CHUNK_SIZE ? (size_t)(p->nSize - iOff) : BGS_CHUNK_SIZE;
+    if (p->apChunk[i] != NULL) memcpy(a + iOff, p->apChunk[i], n);
+  }
+  return a;
+}
+
+/* The rollback journal lives in the VFS (vfs_mirror.c). A transaction larger than the
+   page cache writes pages into the image before it ends; its rollback must play the
+   journal back so that the image, and so what the host is handed, is the state before,
+   byte for byte. A transaction after it (the journal truncated and reused) commits. */
+TEST(test_storage_rollback_of_a_spilled_transaction_restores_the_image) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  unsigned char *aBefore, *aAfter;
+  int64_t nSizeBefore;
+  char zBody[3000];
+  int i;
+  store_init(&s);
+  for (i = 0; i < 20; i++) enqueue_simple(pEng, "item", 1000 + i);
+  store_flush(pEng, &s);
+  aBefore = store_bytes(&s);
+  nSizeBefore = s.nSize;
+  CHECK_OK(bgs__exec(pEng, "PRAGMA cache_size=8"));
+  CHECK_OK(bgs__begin(pEng));
+  memset(zBody, 'b', sizeof(zBody) - 1);
+  zBody[sizeof(zBody) - 1] = 0;
+  for (i = 0; i < 400; i++) {
+    sqlite3_stmt *pStmt = bgs__stmt(
+        pEng,
+        "INSERT INTO items(key, queue, method, url, headers, body, body_size, priority, state,"
+        " head, due_at, created_at, updated_at) VALUES ('k', 'q', 'POST', 'https://api.test/',"
+        " '{}', ?1, 3000, 2, 0, 1, 0, 0, 0)");
+    CHECK(pStmt != NULL);
+    sqlite3_bind_text(pStmt, 1, zBody, -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(pStmt) == SQLITE_DONE);
+  }
+  /* Also rewrite pages the items already had. */
+  CHECK_OK(bgs__exec(pEng, "UPDATE items SET url = 'https://api.test/changed' WHERE id <= 20"));
+  CHECK(bgs__image_has_changes(pEng->pImg)); /* the cache spilled into the image */
+  bgs__rollback(pEng, BGS_ERROR);
+  store_flush(pEng, &s);
+  aAfter = store_bytes(&s);
+  CHECK_EQ_I64(s.nSize, nSizeBefore);
+  CHECK(memcmp(aBefore, aAfter, (size_t)nSizeBefore) == 0);
+  free(aAfter);
+  /* The next call commits through the same journal, and the store reopens with it. */
+  enqueue_simple(pEng, "after", 2000);
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK_EQ_I64(items_count(pEng, NULL), 21);
+  bgs_close(pEng);
+  free(aBefore);
+  store_free(&s);
+}
