@@ -143,6 +143,14 @@ static int block_differs(const unsigned char *pA, const unsigned char *pB, size_
   return acc != 0;
 }
 
+/* The xor of the 8 bytes at i of pA and pB, as two little-endian words (0 when equal). */
+static uint64_t word_xor(const unsigned char *pA, const unsigned char *pB, size_t i) {
+  uint64_t a, b;
+  memcpy(&a, pA + i, 8);
+  memcpy(&b, pB + i, 8);
+  return a ^ b;
+}
+
 uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, size_t n,
                           size_t nAfter) {
   uint32_t c = 0;
@@ -150,28 +158,39 @@ uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, 
   if (!bReady) crc_tables();
   for (iBlock = 0; iBlock < n; iBlock += BGS__CRC_BLOCK) {
     size_t nBlock = n - iBlock < BGS__CRC_BLOCK ? n - iBlock : BGS__CRC_BLOCK;
+    size_t nWords = nBlock & ~(size_t)7; /* bytes in whole words */
     const unsigned char *pO = pOld + iBlock, *pN = pNew + iBlock;
-    size_t i = 0;
+    size_t i = 0, iEnd = nWords;
     if (!block_differs(pO, pN, nBlock)) {
       nZeros += nBlock;
       continue;
     }
-    /* Word by word: an unchanged word only lengthens the run of zeros. */
-    for (; i + 8 <= nBlock; i += 8) {
-      uint32_t lo = load_le32(pO + i) ^ load_le32(pN + i);
-      uint32_t hi = load_le32(pO + i + 4) ^ load_le32(pN + i + 4);
-      if ((lo | hi) == 0) {
-        nZeros += 8;
+    /* A changed block is summed from its first to its last changed word, unchanged words
+       between included: a page write changes runs (a cell, the shifted cell pointers),
+       and a branch and a multiplication per gap cost more than summing the gap. */
+    while (i < nWords && word_xor(pO, pN, i) == 0) i += 8;
+    while (iEnd > i && word_xor(pO, pN, iEnd - 8) == 0) iEnd -= 8;
+    if (i < iEnd) {
+      c = crc_zeros(c, nZeros + i);
+      nZeros = 0;
+      for (; i < iEnd; i += 8) {
+        c = crc_step8(c, load_le32(pO + i) ^ load_le32(pN + i),
+                      load_le32(pO + i + 4) ^ load_le32(pN + i + 4));
+      }
+      nZeros = nWords - iEnd;
+    } else {
+      nZeros += nWords; /* the change is in the bytes after the last whole word */
+    }
+    /* The last block's bytes after its last whole word. */
+    for (i = nWords; i < nBlock; i++) {
+      unsigned char x = (unsigned char)(pO[i] ^ pN[i]);
+      if (x == 0) {
+        nZeros++;
         continue;
       }
       c = crc_zeros(c, nZeros);
       nZeros = 0;
-      c = crc_step8(c, lo, hi);
-    }
-    for (; i < nBlock; i++) {
-      c = crc_zeros(c, nZeros);
-      nZeros = 0;
-      c = aTable[0][(c ^ pO[i] ^ pN[i]) & 0xFF] ^ (c >> 8);
+      c = aTable[0][(c ^ x) & 0xFF] ^ (c >> 8);
     }
   }
   return crc_zeros(c, nZeros + nAfter);

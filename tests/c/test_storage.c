@@ -195,6 +195,32 @@ TEST(test_storage_crc32_update_from_changed_bytes_matches_a_full_sum) {
   }
 }
 
+/* The update sums a changed block from its first to its last changed word: changes at
+   the edges of words and blocks, and only in the bytes after the last whole word of a
+   write, must still give the full sum. */
+TEST(test_storage_crc32_update_at_word_and_block_edges) {
+  static unsigned char aOld[BGS_CHUNK_SIZE], aNew[BGS_CHUNK_SIZE];
+  static const size_t aOff[] = {0, 1, 7, 8, 255, 256, 257, 1000, 4095};
+  static const size_t aLen[] = {1, 7, 9, 255, 256, 257, 263, 265, 521, 3000};
+  size_t i, a, b, k;
+  for (i = 0; i < BGS_CHUNK_SIZE; i++) aOld[i] = (unsigned char)(i * 7 + 3);
+  for (a = 0; a < sizeof(aOff) / sizeof(aOff[0]); a++) {
+    for (b = 0; b < sizeof(aLen) / sizeof(aLen[0]); b++) {
+      size_t iOff = aOff[a], n = aLen[b];
+      if (iOff + n > BGS_CHUNK_SIZE) continue;
+      /* The first, the last, and the first-and-last byte of the write. */
+      for (k = 0; k < 3; k++) {
+        memcpy(aNew, aOld, sizeof(aNew));
+        if (k != 1) aNew[iOff] ^= 0x5A;
+        if (k != 0) aNew[iOff + n - 1] ^= 0xA5;
+        CHECK_EQ_I64(bgs_crc32(aOld, BGS_CHUNK_SIZE) ^
+                         bgs__crc32_delta(aOld + iOff, aNew + iOff, n, BGS_CHUNK_SIZE - iOff - n),
+                     bgs_crc32(aNew, BGS_CHUNK_SIZE));
+      }
+    }
+  }
+}
+
 static int has_index(bgs_engine *pEng, const char *zName) {
   sqlite3_stmt *pStmt = NULL;
   int bHas;
