@@ -195,6 +195,8 @@ int bgs__coalesce(bgs_engine *pEng, const bgs__change *c, const bgs__queue *pQ, 
                   char **pzOut, int *pbDone);
 
 /* ---- outcome.c ---- */
+/* The attempt log is trimmed when an entry's seq is a multiple of this (outcome.c). */
+#define BGS__ATTEMPT_TRIM 64
 /* One report, as bgs_outcome and bgs_batch_outcome apply it. */
 typedef struct bgs__report {
   int64_t id;

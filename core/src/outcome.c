@@ -234,6 +234,29 @@ static int decide(bgs_engine *pEng, const Outcome *o, const Item *pItem, bgs_tim
   return BGS_OK;
 }
 
+/* The decision, as json_object('id', 'state', 'delayMs', 'dueAt', 'reason') wrote it
+   (dueAt only for a retry, reason null when there is none), built without a statement. */
+static int decision_json(bgs_engine *pEng, int64_t id, int eState, int64_t nDelay, bgs_time now,
+                         const char *zReason, char **pzOut) {
+  sqlite3_str *pOut = sqlite3_str_new(NULL);
+  char *z;
+  int rc;
+  sqlite3_str_appendf(pOut, "{\"id\":%lld,\"state\":", (long long)id);
+  bgs__json_append_string(pOut, bgs__state_name(eState));
+  sqlite3_str_appendf(pOut, ",\"delayMs\":%lld,\"dueAt\":", (long long)nDelay);
+  if (eState == BGS__ST_WAITING) sqlite3_str_appendf(pOut, "%lld", (long long)(now + nDelay));
+  else sqlite3_str_append(pOut, "null", 4);
+  sqlite3_str_append(pOut, ",\"reason\":", 10);
+  if (zReason) bgs__json_append_string(pOut, zReason);
+  else sqlite3_str_append(pOut, "null", 4);
+  sqlite3_str_appendchar(pOut, 1, '}');
+  z = sqlite3_str_finish(pOut);
+  if (z == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  rc = bgs__out_text(pEng, (const unsigned char *)z, pzOut);
+  sqlite3_free(z);
+  return rc;
+}
+
 static int apply(bgs_engine *pEng, const Outcome *o, const Item *pItem, int eState,
                  int64_t nDelay, const char *zReason, bgs_time now, char **pzOut) {
   sqlite3_stmt *pStmt;
@@ -269,24 +292,18 @@ static int apply(bgs_engine *pEng, const Outcome *o, const Item *pItem, int eSta
   sqlite3_bind_text(pStmt, 5, bgs__state_name(eState), -1, SQLITE_STATIC);
   if (eState == BGS__ST_WAITING) sqlite3_bind_int64(pStmt, 6, nDelay);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
-  pStmt = bgs__stmt(pEng, "DELETE FROM attempts WHERE seq <= last_insert_rowid() - ?1");
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, pEng->cfg.nMaxAttemptLog);
-  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  /* The log's oldest entries go BGS__ATTEMPT_TRIM at a time: deleting one at every
+     outcome rewrote the leaf at the log's old end besides the one at its new end (a page
+     of each outcome's handover). bgs_attempts lists only the newest nMaxAttemptLog, so
+     what is seen is the same; the table holds fewer than BGS__ATTEMPT_TRIM more. */
+  if (sqlite3_last_insert_rowid(pEng->db) % BGS__ATTEMPT_TRIM == 0) {
+    pStmt = bgs__stmt(pEng, "DELETE FROM attempts WHERE seq <= last_insert_rowid() - ?1");
+    if (pStmt == NULL) return BGS_ERROR;
+    sqlite3_bind_int64(pStmt, 1, pEng->cfg.nMaxAttemptLog);
+    if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  }
 
-  pStmt = bgs__stmt(pEng,
-                    "SELECT json_object('id', ?1, 'state', ?2, 'delayMs', ?3, 'dueAt', ?4,"
-                    " 'reason', ?5)");
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, o->id);
-  sqlite3_bind_text(pStmt, 2, bgs__state_name(eState), -1, SQLITE_STATIC);
-  sqlite3_bind_int64(pStmt, 3, nDelay);
-  if (eState == BGS__ST_WAITING) sqlite3_bind_int64(pStmt, 4, now + nDelay);
-  if (zReason) sqlite3_bind_text(pStmt, 5, zReason, -1, SQLITE_STATIC);
-  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
-  sqlite3_reset(pStmt);
-  return rc;
+  return decision_json(pEng, o->id, eState, nDelay, now, zReason, pzOut);
 }
 
 int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, size_t nBody,

@@ -113,7 +113,8 @@ int bgs_attempts(bgs_engine *pEng, const char *zJson, char **pzOut) {
   static const char zSql[] =
       "SELECT json_group_array(json_object('seq', seq, 'id', item_id, 'attempt', attempt,"
       "  'at', at, 'status', status, 'state', decision, 'delayMs', delay_ms))"
-      " FROM (SELECT * FROM (SELECT * FROM attempts WHERE ?1 IS NULL OR item_id = ?1"
+      " FROM (SELECT * FROM (SELECT * FROM attempts WHERE (?1 IS NULL OR item_id = ?1)"
+      "  AND seq > (SELECT max(seq) FROM attempts) - ?3"
       "  ORDER BY seq DESC LIMIT ?2) ORDER BY seq)";
   sqlite3_stmt *pStmt;
   int64_t id = 0, nLimit = 100;
@@ -150,6 +151,8 @@ int bgs_attempts(bgs_engine *pEng, const char *zJson, char **pzOut) {
   if (pStmt == NULL) return BGS_ERROR;
   if (bId) sqlite3_bind_int64(pStmt, 1, id);
   sqlite3_bind_int64(pStmt, 2, nLimit);
+  /* The newest nMaxAttemptLog only: older entries wait for the next trim (outcome.c). */
+  sqlite3_bind_int64(pStmt, 3, pEng->cfg.nMaxAttemptLog);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
   rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
   sqlite3_reset(pStmt);

@@ -3,6 +3,7 @@
 
 #include "check.h"
 #include "support.h"
+#include "internal.h"
 
 TEST(test_outcome_success_marks_done) {
   bgs_engine *pEng = engine_new();
@@ -283,6 +284,63 @@ TEST(test_outcome_attempt_log_is_bounded) {
   CHECK_EQ_I64(json_int(zLog, "$[4].attempt"), 8);
   bgs_free(zLog);
   bgs_close(pEng);
+}
+
+/* Rows in the attempts table, whatever bgs_attempts shows. */
+static int64_t attempt_rows(bgs_engine *pEng) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, "SELECT count(*) FROM attempts");
+  int64_t n;
+  CHECK(pStmt != NULL && sqlite3_step(pStmt) == SQLITE_ROW);
+  n = sqlite3_column_int64(pStmt, 0);
+  sqlite3_reset(pStmt);
+  return n;
+}
+
+/* The oldest entries are deleted BGS__ATTEMPT_TRIM at a time (outcome.c), so the table
+   may hold more than nMaxAttemptLog between trims; the log as listed, for all items or
+   one, and over a reopen with another bound, is always the newest nMaxAttemptLog. */
+TEST(test_outcome_attempt_log_lists_the_newest_between_trims) {
+  bgs_config cfg = {0};
+  bgs_engine *pEng;
+  host_store s;
+  int64_t aId[1], aAt[1], idLast = 0;
+  char *zLog = NULL;
+  int i;
+  cfg.uSeed = 1;
+  cfg.nMaxAttemptLog = 5;
+  pEng = engine_with_config(&cfg, NULL);
+  store_init(&s);
+  for (i = 1; i <= 3 * BGS__ATTEMPT_TRIM + 7; i++) {
+    enqueue_simple(pEng, "a", 1000 + i);
+    CHECK_EQ_I64(claim_ids(pEng, 1, 1000 + i, aId, aAt), 1);
+    CHECK_OK(report(pEng, aId[0], aAt[0], 200, NULL, 1000 + i, NULL, 0));
+    idLast = aId[0];
+    CHECK(attempt_rows(pEng) < 5 + BGS__ATTEMPT_TRIM);
+    CHECK_OK(bgs_attempts(pEng, "{\"limit\":100000}", &zLog));
+    CHECK_EQ_I64(json_len(zLog, "$"), i < 5 ? i : 5);
+    CHECK_EQ_I64(json_int(zLog, "$[0].seq"), i < 5 ? 1 : i - 4);
+    bgs_free(zLog);
+  }
+  CHECK(attempt_rows(pEng) > 5); /* between trims: the table holds more than it lists */
+  /* One item's entries: only while they are among the newest five. */
+  CHECK_OK(bgs_attempts(pEng, "{\"id\":1}", &zLog));
+  CHECK_STR(zLog, "[]");
+  bgs_free(zLog);
+  CHECK_OK(bgs_attempts(pEng, "{\"limit\":2}", &zLog));
+  CHECK_EQ_I64(json_len(zLog, "$"), 2);
+  CHECK_EQ_I64(json_int(zLog, "$[1].id"), idLast);
+  bgs_free(zLog);
+  /* Reopened with a smaller bound: the newest three, before any trim ran under it. */
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  cfg.nMaxAttemptLog = 3;
+  pEng = NULL;
+  CHECK_OK(bgs_open(store_image(&s), &cfg, 5000, &pEng));
+  CHECK_OK(bgs_attempts(pEng, "{\"limit\":100000}", &zLog));
+  CHECK_EQ_I64(json_len(zLog, "$"), 3);
+  bgs_free(zLog);
+  bgs_close(pEng);
+  store_free(&s);
 }
 
 TEST(test_outcome_attempt_log_rejects_bad_filters) {
