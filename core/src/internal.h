@@ -179,6 +179,18 @@ int bgs__url_ok(const char *z);
    the count; aId (nMax long, may be NULL) the ids in claim order. Inside a transaction. */
 int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
                      sqlite3_str *pOut, int64_t *aId, int *pn);
+/* A leased item (?1 its id) as the claim returns it. queue.c builds the same text in C
+   where it can; here so the tests can compare. */
+#define BGS__LEASED_SQL                                                                 \
+  "SELECT json_object('id', id, 'key', key, 'queue', queue,"                            \
+  "  'method', method, 'url', url, 'headers', json(headers),"                           \
+  "  'priority', CASE priority WHEN 0 THEN 'critical' WHEN 1 THEN 'high'"               \
+  "   WHEN 2 THEN 'normal' ELSE 'low' END,"                                             \
+  "  'entity', entity, 'attempt', attempts, 'bodySize', body_size,"                     \
+  "  'leaseUntil', lease_until,"                                                        \
+  "  'baseVersion', json_extract(extra, '$.baseVersion'),"                              \
+  "  'bodyRef', extra -> '$.bodyRef') FROM items WHERE id = ?1"
+
 
 /* ---- coalesce.c ---- */
 /* A change being enqueued (validated; borrowed pointers). */

@@ -1,6 +1,7 @@
 /* test_queue.c -- enqueue validation, FIFO claims, leases, idempotency keys. */
 #include "check.h"
 #include "support.h"
+#include "internal.h"
 
 TEST(test_queue_claims_in_fifo_order) {
   bgs_engine *pEng = engine_new();
@@ -361,4 +362,48 @@ TEST(test_queue_plain_and_escaped_outcomes_are_read_alike) {
   CHECK_STR(azState[0], azState[1]);
   CHECK_EQ_I64(aDue[0], 2000 + 120000);
   CHECK_EQ_I64(aDue[0], aDue[1]);
+}
+
+/* The claim writes a leased item in C where json_object() would write the same text
+   (queue.c), else through BGS__LEASED_SQL: for items of every shape -- priorities,
+   entities with characters SQLite escapes, header values with spaces, quotes and
+   escapes, conflict fields, a body reference -- it must equal what the SQL writes. */
+TEST(test_queue_claimed_item_json_is_what_json_object_writes) {
+  static const char *const azItem[] = {
+      "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://api.test/a\"}",
+      "{\"queue\":\"q\",\"method\":\"put\",\"url\":\"https://api.test/b?x=1&y=%20\","
+      "\"priority\":\"critical\",\"entity\":\"note:1\","
+      "\"headers\":{\"Content-Type\":\"application/json; charset=utf-8\",\"X-A\":\"\"}}",
+      "{\"queue\":\"q\",\"method\":\"PATCH\",\"url\":\"https://api.test/c\",\"priority\":\"low\","
+      "\"entity\":\"say \\\"hi\\\"\\\\ \\u00e9\\ttab\",\"headers\":{\"x-q\":\"a \\\"quoted\\\" \\u00e9\"}}",
+      "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://api.test/c2\","
+      "\"entity\":\"quote \\\" and tab \\t\"}",
+      "{\"queue\":\"q\",\"method\":\"DELETE\",\"url\":\"https://api.test/d\",\"priority\":\"high\","
+      "\"entity\":\"n:2\",\"baseVersion\":\"v1\"}",
+      "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://api.test/e\","
+      "\"bodyRef\":{\"id\":\"blob-1\",\"size\":12345}}",
+      "{ \"queue\" : \"q\", \"method\" : \"GET\", \"url\" : \"https://api.test/f\","
+      " \"headers\" : { \"Accept\" : \"*/*\" , \"x-n\" : \"1 2  3\" } }",
+  };
+  size_t i;
+  for (i = 0; i < sizeof(azItem) / sizeof(azItem[0]); i++) {
+    bgs_engine *pEng = engine_new();
+    sqlite3_stmt *pStmt;
+    char *zOut = NULL, *zWant;
+    int64_t id;
+    CHECK_OK(bgs_enqueue(pEng, azItem[i], NULL, 0, 1, &zOut));
+    id = json_int(zOut, "$.id");
+    bgs_free(zOut);
+    CHECK_OK(bgs_claim(pEng, "q", 1, 2, &zOut));
+    pStmt = bgs__stmt(pEng, BGS__LEASED_SQL);
+    CHECK(pStmt != NULL);
+    sqlite3_bind_int64(pStmt, 1, id);
+    CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+    zWant = sqlite3_mprintf("[%s]", sqlite3_column_text(pStmt, 0));
+    sqlite3_reset(pStmt);
+    CHECK_STR(zOut, zWant);
+    sqlite3_free(zWant);
+    bgs_free(zOut);
+    bgs_close(pEng);
+  }
 }
