@@ -157,8 +157,10 @@ static uint64_t word_xor(const unsigned char *pA, const unsigned char *pB, size_
   return a ^ b;
 }
 
-uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, size_t n,
-                          size_t nAfter) {
+/* The delta, and with pCopy (pOld itself, or NULL) the changed blocks copied from pNew
+   into it as they are summed: the write that follows then need not copy the 4 KiB. */
+static uint32_t crc_delta(unsigned char *pCopy, const unsigned char *pOld,
+                          const unsigned char *pNew, size_t n, size_t nAfter) {
   uint32_t c = 0;
   size_t iBlock, nZeros = 0;
   if (!bReady) crc_tables();
@@ -198,6 +200,17 @@ uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, 
       nZeros = 0;
       c = aTable[0][(c ^ x) & 0xFF] ^ (c >> 8);
     }
+    if (pCopy != NULL) memcpy(pCopy + iBlock, pN, nBlock);
   }
   return crc_zeros(c, nZeros + nAfter);
+}
+
+uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, size_t n,
+                          size_t nAfter) {
+  return crc_delta(NULL, pOld, pNew, n, nAfter);
+}
+
+uint32_t bgs__crc32_delta_copy(unsigned char *pOld, const unsigned char *pNew, size_t n,
+                               size_t nAfter) {
+  return crc_delta(pOld, pOld, pNew, n, nAfter);
 }

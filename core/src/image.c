@@ -163,9 +163,12 @@ int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n) {
     pChunk = image_chunk(p, iChunk);
     if (pChunk == NULL) return BGS_NOMEM;
     if (p->abCrcOk[iChunk]) {
-      p->aCrc[iChunk] ^= bgs__crc32_delta(pChunk + iIn, pIn, nPart, BGS_CHUNK_SIZE - iIn - nPart);
+      /* Copies only what changed: most of a page write is the page as it was. */
+      p->aCrc[iChunk] ^=
+          bgs__crc32_delta_copy(pChunk + iIn, pIn, nPart, BGS_CHUNK_SIZE - iIn - nPart);
+    } else {
+      memcpy(pChunk + iIn, pIn, nPart);
     }
-    memcpy(pChunk + iIn, pIn, nPart);
     image_mark(p, iChunk);
     pIn += nPart;
     iOff += (int64_t)nPart;

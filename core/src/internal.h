@@ -128,6 +128,9 @@ int bgs__image_take(bgs_image *p, unsigned char **ppBuf, size_t *pnBuf);
    more bytes, became pNew (the bytes before them unchanged). */
 uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, size_t n,
                           size_t nAfter);
+/* The same, and pOld becomes pNew (only the blocks that differ are copied). */
+uint32_t bgs__crc32_delta_copy(unsigned char *pOld, const unsigned char *pNew, size_t n,
+                               size_t nAfter);
 
 /* ---- vfs_mirror.c ---- */
 int bgs__vfs_register(const char *zName, bgs_image *pImg);

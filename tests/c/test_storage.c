@@ -199,7 +199,7 @@ TEST(test_storage_crc32_update_from_changed_bytes_matches_a_full_sum) {
    the edges of words and blocks, and only in the bytes after the last whole word of a
    write, must still give the full sum. */
 TEST(test_storage_crc32_update_at_word_and_block_edges) {
-  static unsigned char aOld[BGS_CHUNK_SIZE], aNew[BGS_CHUNK_SIZE];
+  static unsigned char aOld[BGS_CHUNK_SIZE], aNew[BGS_CHUNK_SIZE], aCopy[BGS_CHUNK_SIZE];
   static const size_t aOff[] = {0, 1, 7, 8, 255, 256, 257, 1000, 4095};
   static const size_t aLen[] = {1, 7, 9, 255, 256, 257, 263, 265, 521, 3000};
   size_t i, a, b, k;
@@ -216,6 +216,14 @@ TEST(test_storage_crc32_update_at_word_and_block_edges) {
         CHECK_EQ_I64(bgs_crc32(aOld, BGS_CHUNK_SIZE) ^
                          bgs__crc32_delta(aOld + iOff, aNew + iOff, n, BGS_CHUNK_SIZE - iOff - n),
                      bgs_crc32(aNew, BGS_CHUNK_SIZE));
+        /* The copying form (image.c's write): the same sum, and the old bytes become the
+           new ones, also in the blocks it did not need to sum. */
+        memcpy(aCopy, aOld, sizeof(aCopy));
+        CHECK_EQ_I64(bgs_crc32(aOld, BGS_CHUNK_SIZE) ^
+                         bgs__crc32_delta_copy(aCopy + iOff, aNew + iOff, n,
+                                               BGS_CHUNK_SIZE - iOff - n),
+                     bgs_crc32(aNew, BGS_CHUNK_SIZE));
+        CHECK(memcmp(aCopy, aNew, sizeof(aCopy)) == 0);
       }
     }
   }
