@@ -59,6 +59,9 @@ struct bgs_engine {
   char zDoneQueue[72];
   int64_t nDoneKeep;
   int64_t idDoneFloor;
+  /* The id the next enqueue gives (queue.c, next_id), 0 when not known. Known after an
+     insert; every rollback forgets it (the insert may be undone). */
+  int64_t idNext;
 };
 
 /* ---- engine.c: errors, statements, transactions ---- */

@@ -391,7 +391,14 @@ int bgs__ids_remember(bgs_engine *pEng) {
    past both the newest row and meta.last_item_id, which every delete that may remove the
    newest row raises first (bgs__ids_remember); an insert writes no meta row. */
 static int next_id(bgs_engine *pEng, int64_t *pId) {
-  sqlite3_stmt *pStmt = bgs__stmt(pEng,
+  sqlite3_stmt *pStmt;
+  /* The engine's own inserts are the only ones (enqueue_insert), and deletes never lower
+     the answer (see above): after an insert the next id is known until a rollback. */
+  if (pEng->idNext > 0) {
+    *pId = pEng->idNext;
+    return BGS_OK;
+  }
+  pStmt = bgs__stmt(pEng,
                                   "SELECT max(coalesce((SELECT max(id) FROM items), 0),"
                                   " coalesce((SELECT value FROM meta WHERE key = 'last_item_id'), 0)) + 1");
   if (pStmt == NULL) return BGS_ERROR;
@@ -438,6 +445,7 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   sqlite3_bind_text(pStmt, 12, zKey, -1, SQLITE_STATIC);
   rc = sqlite3_step(pStmt) == SQLITE_DONE ? BGS_OK : bgs__sqlerr(pEng);
   sqlite3_reset(pStmt);
+  pEng->idNext = rc == BGS_OK ? id + 1 : 0;
   if (rc == BGS_OK) {
     sqlite3_str *pOut = sqlite3_str_new(pEng->db);
     sqlite3_str_appendf(pOut, "{\"id\":%lld,\"key\":", (long long)id);

@@ -407,3 +407,38 @@ TEST(test_queue_claimed_item_json_is_what_json_object_writes) {
     bgs_close(pEng);
   }
 }
+
+/* The engine remembers the next id after an insert (queue.c, next_id) and forgets it at
+   every rollback: ids stay one past the highest ever given, through failed calls, a
+   delivered newest item pruned at once, and a reopen. */
+TEST(test_queue_ids_continue_through_rollbacks_prunes_and_reopens) {
+  bgs_engine *pEng = engine_with("\"keepDone\":0");
+  host_store s;
+  char *zOut = NULL;
+  int64_t aId[4];
+  store_init(&s);
+  CHECK_EQ_I64(enqueue_simple(pEng, "a", 1000), 1);
+  CHECK_RC(bgs_enqueue(pEng, "{\"queue\":\"nope\",\"method\":\"POST\",\"url\":\"https://a.test/\"}",
+                       NULL, 0, 1001, &zOut),
+           BGS_UNKNOWN_QUEUE);
+  CHECK_EQ_I64(enqueue_simple(pEng, "b", 1002), 2);
+  /* A transaction that inserts and rolls back (as a failed commit would). */
+  CHECK_OK(bgs__begin(pEng));
+  CHECK_OK(bgs__exec(pEng, "INSERT INTO items(id, key, queue, method, url, headers, body_size,"
+                           " priority, state, head, due_at, created_at, updated_at)"
+                           " VALUES (3, 'k', 'q', 'POST', 'https://a.test/', '{}', 0, 2, 0, 1, 0,"
+                           " 0, 0)"));
+  bgs__rollback(pEng, BGS_ERROR);
+  CHECK_EQ_I64(enqueue_simple(pEng, "c", 1003), 3);
+  /* Deliver the newest: keepDone 0 prunes it, its id is still never given again. */
+  CHECK_EQ_I64(claim_ids(pEng, 3, 1004, aId, NULL), 3);
+  CHECK_OK(report(pEng, 3, 1, 200, NULL, 1005, NULL, 0));
+  CHECK_EQ_I64(items_count(pEng, NULL), 2);
+  CHECK_EQ_I64(enqueue_simple(pEng, "d", 1006), 4);
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK_EQ_I64(enqueue_simple(pEng, "e", 1007), 5);
+  bgs_close(pEng);
+  store_free(&s);
+}
