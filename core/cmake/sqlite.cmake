@@ -85,8 +85,8 @@ set(BGS_SQLITE_DEFINES
   SQLITE_OMIT_TCL_VARIABLE
   SQLITE_OMIT_UTF16
   # Features the engine never uses, left out for size (tests/bench/README.md has the
-  # figures). Kept on purpose: JSON, virtual tables (json_each/json_tree), triggers
-  # (RETURNING), window functions (aggregate FILTER), CTEs, compound selects, pragmas.
+  # figures). Kept on purpose: JSON, virtual tables (json_each/json_tree), window
+  # functions (aggregate FILTER), CTEs, compound selects, pragmas.
   SQLITE_OMIT_LOCALTIME
   SQLITE_OMIT_INTROSPECTION_PRAGMAS
   SQLITE_OMIT_COMPILEOPTION_DIAGS
@@ -134,4 +134,7 @@ set(BGS_SQLITE_DEFINES
   SQLITE_OMIT_VIEW
   SQLITE_OMIT_CHECK
   SQLITE_OMIT_AUTOINCREMENT
-  SQLITE_OMIT_UPSERT)
+  SQLITE_OMIT_UPSERT
+  # Triggers, and with them RETURNING (built on triggers; the engine reads a row before
+  # changing it instead, and core/src/engine.c refuses SQL that asks for RETURNING).
+  SQLITE_OMIT_TRIGGER)

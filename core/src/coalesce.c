@@ -166,14 +166,14 @@ static int merge_fits(bgs_engine *pEng, const bgs__change *c, const bgs__queue *
 static int rewrite_tail(bgs_engine *pEng, const Tail *t, const bgs__change *c,
                         const char *pBody, int64_t nBody, int bTakeRequest, int bMergeHeaders,
                         bgs_time now, char **pzOut) {
+  int rc;
   sqlite3_stmt *pStmt = bgs__stmt(
       pEng,
       "UPDATE items SET body = ?2, body_size = ?3, priority = min(priority, ?4), updated_at = ?5,"
       " method = CASE WHEN ?6 THEN ?7 ELSE method END,"
       " url = CASE WHEN ?6 THEN ?8 ELSE url END,"
       " headers = CASE WHEN ?6 THEN ?9 WHEN ?10 THEN json_patch(headers, ?9) ELSE headers END"
-      " WHERE id = ?1"
-      " RETURNING json_object('id', id, 'key', key, 'coalesced', json('true'))");
+      " WHERE id = ?1");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_int64(pStmt, 1, t->id);
   if (nBody > 0) sqlite3_bind_blob64(pStmt, 2, pBody, (sqlite3_uint64)nBody, SQLITE_STATIC);
@@ -185,8 +185,17 @@ static int rewrite_tail(bgs_engine *pEng, const Tail *t, const bgs__change *c,
   sqlite3_bind_text(pStmt, 8, c->zUrl, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 9, c->zHeaders, -1, SQLITE_STATIC);
   sqlite3_bind_int(pStmt, 10, bMergeHeaders);
+  if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
+  /* The answer, read after the change (this build of SQLite has no RETURNING). */
+  pStmt = bgs__stmt(pEng,
+                    "SELECT json_object('id', id, 'key', key, 'coalesced', json('true'))"
+                    " FROM items WHERE id = ?1");
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, t->id);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  return bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
+  rc = bgs__out_text(pEng, sqlite3_column_text(pStmt, 0), pzOut);
+  sqlite3_reset(pStmt);
+  return rc;
 }
 
 int bgs__coalesce(bgs_engine *pEng, const bgs__change *c, const bgs__queue *pQ, bgs_time now,

@@ -288,21 +288,21 @@ static int conflict_close(bgs_engine *pEng, const Conflict *c, const char *zReso
    its conflict record refers to it. */
 static int conflict_drop(bgs_engine *pEng, const Conflict *c, const char *zResolution,
                          bgs_time now) {
-  sqlite3_stmt *pStmt = bgs__stmt(pEng,
-                                  "UPDATE items SET state = 3, lease_until = NULL, reason = ?2,"
-                                  " updated_at = ?3 WHERE id = ?1 RETURNING entity, queue");
-  char *zEntity, *zQueue;
-  int rc;
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, c->iItem);
-  sqlite3_bind_text(pStmt, 2, zResolution, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(pStmt, 3, now);
-  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
-  zQueue = bgs__strdup((const char *)sqlite3_column_text(pStmt, 1));
-  sqlite3_reset(pStmt);
-  if (zQueue == NULL) rc = bgs__err(pEng, BGS_NOMEM, "out of memory");
-  else rc = bgs__entity_advance(pEng, zEntity);
+  sqlite3_stmt *pStmt;
+  char *zEntity = NULL, *zQueue = NULL;
+  int rc = bgs__item_entity(pEng, c->iItem, &zEntity, &zQueue);
+  if (rc != BGS_OK) return rc;
+  pStmt = bgs__stmt(pEng,
+                    "UPDATE items SET state = 3, lease_until = NULL, reason = ?2,"
+                    " updated_at = ?3 WHERE id = ?1");
+  if (pStmt == NULL) rc = BGS_ERROR;
+  else {
+    sqlite3_bind_int64(pStmt, 1, c->iItem);
+    sqlite3_bind_text(pStmt, 2, zResolution, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 3, now);
+    if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
+  }
+  if (rc == BGS_OK) rc = bgs__entity_advance(pEng, zEntity);
   if (rc == BGS_OK) rc = conflict_close(pEng, c, zResolution, NULL, now);
   if (rc == BGS_OK) rc = bgs__done_prune(pEng, zQueue, c->iItem);
   free(zEntity);

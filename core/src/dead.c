@@ -66,15 +66,13 @@ static int dead_discard(bgs_engine *pEng, int64_t id) {
   int rc = dead_check(pEng, id);
   if (rc == BGS_OK) rc = bgs__ids_remember(pEng); /* it may be the newest item */
   if (rc != BGS_OK) return rc;
-  pStmt = bgs__stmt(pEng, "DELETE FROM items WHERE id = ?1 RETURNING entity");
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, id);
-  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  if (sqlite3_column_type(pStmt, 0) != SQLITE_NULL) {
-    zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
-    if (zEntity == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  rc = bgs__item_entity(pEng, id, &zEntity, NULL);
+  if (rc != BGS_OK) return rc;
+  pStmt = bgs__stmt(pEng, "DELETE FROM items WHERE id = ?1");
+  if (pStmt == NULL || (sqlite3_bind_int64(pStmt, 1, id), sqlite3_step(pStmt)) != SQLITE_DONE) {
+    free(zEntity);
+    return pStmt == NULL ? BGS_ERROR : bgs__sqlerr(pEng);
   }
-  sqlite3_reset(pStmt);
   /* A dead letter does not block its entity, so this changes nothing unless the store
      was written by an older engine; it keeps the head invariant obviously true. */
   rc = bgs__entity_advance(pEng, zEntity);

@@ -67,6 +67,12 @@ sqlite3_stmt *bgs__stmt(bgs_engine *pEng, const char *zSql) {
     }
     if (pEng->azSqlKey[k] == NULL) {
       sqlite3_stmt *pStmt = NULL;
+      /* SQLite without triggers ignores RETURNING silently (core/cmake/sqlite.cmake):
+         a statement that asks for it must fail here, in the first test that runs it. */
+      if (strstr(zSql, "RETURNING") != NULL) {
+        bgs__err(pEng, BGS_ERROR, "RETURNING is left out of this build of SQLite");
+        return NULL;
+      }
       if (sqlite3_prepare_v3(pEng->db, zSql, -1, SQLITE_PREPARE_PERSISTENT, &pStmt, NULL) !=
           SQLITE_OK) {
         bgs__sqlerr(pEng);

@@ -2,7 +2,37 @@
  * entity.c -- strict order per entity: only the oldest unfinished item of an entity is
  * its head, and only heads are claimable. An entity that fails blocks only itself.
  */
+#include <stdlib.h>
+
 #include "internal.h"
+
+/* Reads item id's entity (NULL when it has none) and, with pzQueue, its queue, before a
+   statement changes or removes the item: what RETURNING would give, which this build of
+   SQLite leaves out (core/cmake/sqlite.cmake). Both are the caller's to free(). */
+int bgs__item_entity(bgs_engine *pEng, int64_t id, char **pzEntity, char **pzQueue) {
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, "SELECT entity, queue FROM items WHERE id = ?1");
+  int rc = BGS_OK;
+  *pzEntity = NULL;
+  if (pzQueue) *pzQueue = NULL;
+  if (pStmt == NULL) return BGS_ERROR;
+  sqlite3_bind_int64(pStmt, 1, id);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
+  if (sqlite3_column_type(pStmt, 0) != SQLITE_NULL) {
+    *pzEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
+    if (*pzEntity == NULL) rc = BGS_NOMEM;
+  }
+  if (rc == BGS_OK && pzQueue) {
+    *pzQueue = bgs__strdup((const char *)sqlite3_column_text(pStmt, 1));
+    if (*pzQueue == NULL) rc = BGS_NOMEM;
+  }
+  sqlite3_reset(pStmt);
+  if (rc != BGS_OK) {
+    free(*pzEntity);
+    *pzEntity = NULL;
+    return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  }
+  return BGS_OK;
+}
 
 /* Called after an item of the entity finished or left. The oldest unfinished item becomes
    the head -- unless an unfinished head is there already: a dead letter sent again joins

@@ -257,6 +257,7 @@ int bgs__ids_remember(bgs_engine *pEng);
 /* ---- entity.c ---- */
 /* After an item of zEntity finished (done, dead, removed): the next one becomes head. */
 int bgs__entity_advance(bgs_engine *pEng, const char *zEntity);
+int bgs__item_entity(bgs_engine *pEng, int64_t id, char **pzEntity, char **pzQueue);
 
 /* ---- merge.c, conflict.c: conflicts (protocol in bgsync.h) ---- */
 enum { BGS__RULE_PREFER_LOCAL = 0, BGS__RULE_PREFER_REMOTE = 1, BGS__RULE_NEWER_WINS = 2,

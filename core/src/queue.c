@@ -543,22 +543,20 @@ static int claim_wake(bgs_engine *pEng, bgs_time now) {
 
 /* Makes item id a dead letter because it outlived maxAgeMs; its entity moves on. */
 static int claim_expire(bgs_engine *pEng, int64_t id, bgs_time now) {
-  sqlite3_stmt *pStmt = bgs__stmt(pEng,
-                                  "UPDATE items SET state = 5, reason = 'expired', due_at = ?2,"
-                                  " lease_until = NULL, updated_at = ?2 WHERE id = ?1"
-                                  " RETURNING entity");
+  sqlite3_stmt *pStmt;
   char *zEntity = NULL;
-  int rc;
-  if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, id);
-  sqlite3_bind_int64(pStmt, 2, now);
-  if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  if (sqlite3_column_type(pStmt, 0) != SQLITE_NULL) {
-    zEntity = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
-    if (zEntity == NULL) return bgs__err(pEng, BGS_NOMEM, "out of memory");
+  int rc = bgs__item_entity(pEng, id, &zEntity, NULL);
+  if (rc != BGS_OK) return rc;
+  pStmt = bgs__stmt(pEng,
+                    "UPDATE items SET state = 5, reason = 'expired', due_at = ?2,"
+                    " lease_until = NULL, updated_at = ?2 WHERE id = ?1");
+  if (pStmt == NULL) rc = BGS_ERROR;
+  else {
+    sqlite3_bind_int64(pStmt, 1, id);
+    sqlite3_bind_int64(pStmt, 2, now);
+    if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
   }
-  sqlite3_reset(pStmt);
-  rc = bgs__entity_advance(pEng, zEntity);
+  if (rc == BGS_OK) rc = bgs__entity_advance(pEng, zEntity);
   free(zEntity);
   return rc;
 }

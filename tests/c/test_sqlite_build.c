@@ -41,6 +41,13 @@ TEST(test_sqlite_build_omitted_statements_fail_cleanly) {
   check_not_supported(pEng, "REINDEX meta");
   check_not_supported(pEng, "ATTACH 'other.db' AS other");
   check_not_supported(pEng, "DETACH other");
+  check_not_supported(pEng,
+                      "CREATE TRIGGER t AFTER INSERT ON meta WHEN new.key = 'x' BEGIN"
+                      " INSERT INTO meta(key, value) SELECT 'y', 1 FROM meta;"
+                      " UPDATE meta SET value = 2 WHERE key = 'y';"
+                      " DELETE FROM meta WHERE key = 'y'; SELECT 1; END");
+  check_not_supported(pEng, "CREATE TRIGGER t2 BEFORE UPDATE OF value ON meta BEGIN SELECT 1; END");
+  check_not_supported(pEng, "DROP TRIGGER IF EXISTS t");
   /* Upserts are compiled out: SQLite then ignores the clause, so a conflict still fails
      the insert loudly (the engine writes INSERT OR IGNORE / OR REPLACE instead). */
   CHECK(sqlite3_exec(pEng->db, "INSERT INTO meta(key, value) VALUES ('k', 1)", NULL, NULL,
@@ -72,5 +79,15 @@ TEST(test_sqlite_build_last_item_id_only_rises) {
   sqlite3_finalize(pStmt);
   CHECK(id2 > id1);
   CHECK(enqueue_simple(pEng, "c", 1000) > id2);
+  bgs_close(pEng);
+}
+
+/* Without triggers SQLite ignores RETURNING; the engine's statement cache refuses SQL that
+   asks for it, so a statement that relied on it fails loudly instead of returning nothing. */
+TEST(test_sqlite_build_returning_is_refused) {
+  bgs_engine *pEng = engine_new();
+  CHECK(bgs__stmt(pEng, "DELETE FROM meta WHERE key = 'nothing' RETURNING key") == NULL);
+  CHECK(strstr(bgs_errmsg(pEng), "RETURNING") != NULL);
+  CHECK(bgs__stmt(pEng, "SELECT count(*) FROM meta") != NULL);
   bgs_close(pEng);
 }
