@@ -69,13 +69,14 @@ static int dead_discard(bgs_engine *pEng, int64_t id) {
   rc = bgs__item_entity(pEng, id, &zEntity, NULL);
   if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng, "DELETE FROM items WHERE id = ?1");
-  if (pStmt == NULL || (sqlite3_bind_int64(pStmt, 1, id), sqlite3_step(pStmt)) != SQLITE_DONE) {
-    free(zEntity);
-    return pStmt == NULL ? BGS_ERROR : bgs__sqlerr(pEng);
+  if (pStmt == NULL) rc = BGS_ERROR;
+  else {
+    sqlite3_bind_int64(pStmt, 1, id);
+    if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
   }
   /* A dead letter does not block its entity, so this changes nothing unless the store
      was written by an older engine; it keeps the head invariant obviously true. */
-  rc = bgs__entity_advance(pEng, zEntity);
+  if (rc == BGS_OK) rc = bgs__entity_advance(pEng, zEntity);
   free(zEntity);
   return rc;
 }

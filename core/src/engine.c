@@ -115,7 +115,7 @@ int bgs__begin_keep(bgs_engine *pEng) {
   return stmt_run(pEng, "BEGIN IMMEDIATE");
 }
 
-/* A statement left mid-result (RETURNING, a single-row read) would block COMMIT; results
+/* A statement left mid-result (a single-row read) would block COMMIT; results
    are copied out before a transaction ends, so resetting them all here is safe. */
 static void stmt_reset_busy(bgs_engine *pEng) {
   int i;

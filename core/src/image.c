@@ -8,7 +8,7 @@
  *  - aDirty lists each changed chunk index once (abDirty[i] marks membership), so
  *    taking the changes costs the number of changes, not the size of the file.
  *  - abCrcOk[i] != 0 when aCrc[i] is the CRC-32 of chunk i as it is now (all 4 KiB). A
- *    write updates it from the bytes it changed (bgs__crc32_delta), so the take does not
+ *    write updates it from the bytes it changed (bgs__crc32_delta_copy), so the take does not
  *    sum whole chunks; chunks whose CRC is unknown (a short chunk loaded, a truncated
  *    tail) are summed at the take.
  */

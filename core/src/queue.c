@@ -584,14 +584,10 @@ static int headers_canonical(const char *z) {
   return 1;
 }
 
+/* A column as JSON: null, or its text quoted (plain here, so nothing is escaped). */
 static void append_text(sqlite3_str *pOut, const unsigned char *z) {
-  if (z == NULL) {
-    sqlite3_str_append(pOut, "null", 4);
-    return;
-  }
-  sqlite3_str_appendchar(pOut, 1, '"');
-  sqlite3_str_appendall(pOut, (const char *)z);
-  sqlite3_str_appendchar(pOut, 1, '"');
+  if (z == NULL) sqlite3_str_append(pOut, "null", 4);
+  else bgs__json_append_string(pOut, (const char *)z);
 }
 
 /* Appends the leased item id's JSON to pOut. Built in C from its columns (json_object()
