@@ -40,6 +40,7 @@ import {
 } from '../web/protocol.js';
 import { Engine } from './Engine.js';
 import { Replayer } from './Replayer.js';
+import { ticketFor } from './HeadStart.js';
 import { Conditions, REASONS, checkConstraints } from './Conditions.js';
 import { openBlobStore } from './BlobStore.js';
 import { loadEngineModule, precacheEngineModule } from './loadEngineModule.js';
@@ -61,6 +62,7 @@ const DEFAULTS = Object.freeze({
   blobStore: 'auto', // 'auto': IndexedDB/OPFS blobs next to the store; false: bodies stay in the database
   largeBodyBytes: 64 * 1024,
   conditionsMaxAgeMs: null, // a conditions report never goes stale by itself (see Conditions.js)
+  headStart: true, // a cold start's first request goes out before the engine opens (HeadStart.js)
 });
 
 /** Broadcasts the notify hook hears: a run that ended, items that need the user. */
@@ -128,7 +130,13 @@ export class BgsyncWorker {
     this.runs = new Map(); // queue -> {promise, again}
     this.lastRuns = new Map(); // queue -> {trigger, startedAt, endedAt, attempted, states, result}
     this.lastEnqueueAt = 0;
-    this.diagnostics = { ignoredMessages: 0, lastIgnoredReason: null };
+    this.diagnostics = { ignoredMessages: 0, lastIgnoredReason: null, headStarts: { sent: 0, claimed: 0, orphaned: 0 } };
+    // Head start (HeadStart.js): the stored tickets, read with the store; the requests sent
+    // from them (queue -> {ticket, sent, claimed}); closed once the engine is open, after
+    // which no ticket may be sent (the engine's state has moved on from the stored one).
+    this._ticketsRead = null;
+    this._aheadSent = new Map();
+    this._aheadClosed = false;
     // Tells one life of the worker from the next (a page can see that the worker restarted).
     this.instanceId = Math.random().toString(36).slice(2, 10);
     this._asked = new Set(); // queues replayed or with a sync requested in this life
@@ -153,11 +161,16 @@ export class BgsyncWorker {
         const { storage, storeName: name } = this.options;
         // So is the last conditions report, where a queue has constraints (see waitingFor).
         if ([...this.constraints.values()].some(Boolean)) this.conditions.load().catch(() => {});
+        const headQueues = this._headStartQueues();
         const opening = openStore({ storage, name }).then((store) => {
+          // The tickets first: one small record, wanted as soon as a `sync` event comes.
+          const tickets = headQueues.length > 0 && typeof store.readAhead === 'function' ? store.readAhead().catch(() => null) : null;
+          tickets?.then(() => mark('bgsync:tickets-read'));
           const initialLoad = store.load();
           initialLoad.then(() => mark('bgsync:store-loaded'), () => undefined);
-          return { store, initialLoad };
+          return { store, initialLoad, tickets };
         });
+        if (headQueues.length > 0 && !this._aheadClosed) this._ticketsRead = opening.then((o) => o.tickets, () => null);
         opening.then(({ initialLoad }) => initialLoad.catch(() => {}), () => {}); // judged by Engine.open
         let module;
         try {
@@ -180,17 +193,110 @@ export class BgsyncWorker {
           largeBodyBytes: this.options.largeBodyBytes,
           now: () => this.now(),
           queues: this.queueConfigs,
+          headStartQueues: headQueues,
         });
         mark('bgsync:engine-open');
+        await this._claimHeadStarts(engine);
         // A quarantine leaves an empty queue: pages must hear it, never just see it empty.
         if (engine.recovery) this.broadcast('recovered', engine.recovery);
         return engine;
       })();
       this._engine.catch(() => {
         this._engine = null; // a later event tries again
+        this._closeHeadStarts(null);
       });
     }
     return this._engine;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Head start (sw/HeadStart.js)
+
+  /** Queues that take part: not batched, no user constraints; only where `sync` events come. */
+  _headStartQueues() {
+    if (this.options.headStart === false || !this.hasBackgroundSync()) return [];
+    return this.queueConfigs.filter((q) => !q.batch && !this.constraints.get(q.name)).map((q) => q.name);
+  }
+
+  /**
+   * A `sync` event for `queue` while the engine is still opening: sends the stored
+   * ticket's request now. Decided and registered in one step once the ticket is read, so
+   * the open either sees the request (and leases its item first) or it is never sent.
+   */
+  _headStart(queue) {
+    const reading = this._ticketsRead;
+    if (!reading || this._aheadClosed || this._aheadSent.has(queue) || !this._headStartQueues().includes(queue)) return;
+    reading.then((record) => {
+      if (this._aheadClosed || this._aheadSent.has(queue)) return;
+      const { ticket, reason } = ticketFor(record, queue, this.now());
+      if (reason) this.log.warn(`bgsync: no head start for '${queue}': ${reason}`);
+      if (!ticket) return;
+      try {
+        this._checkUrl(ticket.item.url); // the allow-list may have shrunk since it was stored
+      } catch {
+        return; // the replay refuses it as usual
+      }
+      const sender = new Replayer({
+        engine: null,
+        fetch: this.fetch,
+        concurrency: 1,
+        requestTimeoutMs: this.options.requestTimeoutMs,
+        credentials: this.options.credentials,
+        clockMs: this.clockMs,
+      });
+      mark('bgsync:head-start');
+      const sent = sender._send(ticket.item, ticket.body);
+      sent.catch(() => {}); // a failure is the attempt's outcome (status 0), reported by the run
+      this._aheadSent.set(queue, { ticket, sent, claimed: undefined, taken: false });
+      this.diagnostics.headStarts.sent++;
+    });
+  }
+
+  /** Inside the open, before anything else can claim: leases the items sent ahead. */
+  async _claimHeadStarts(engine) {
+    this._aheadClosed = true;
+    for (const [queue, entry] of this._aheadSent) {
+      if (entry.claimed !== undefined) continue;
+      let item = null;
+      try {
+        item = await engine.claimItem(queue, entry.ticket.item.id);
+      } catch (err) {
+        this.log.warn(`bgsync: the head start of '${queue}' could not be claimed: ${err?.message ?? err}`);
+      }
+      // The same item (and so the same bytes): a different key would be another item.
+      if (item && item.key !== entry.ticket.item.key) {
+        this.log.warn(`bgsync: the head start of '${queue}' names another item now; it waits for its lease to end`);
+        item = null;
+      }
+      entry.claimed = item;
+      if (item) this.diagnostics.headStarts.claimed++;
+      else this._orphanHeadStart(queue, entry);
+    }
+  }
+
+  /** The open failed: requests already sent have no lease to report to. */
+  _closeHeadStarts() {
+    this._aheadClosed = true;
+    for (const [queue, entry] of this._aheadSent) {
+      if (entry.claimed === undefined) {
+        entry.claimed = null;
+        this._orphanHeadStart(queue, entry);
+      }
+    }
+  }
+
+  _orphanHeadStart(queue, entry) {
+    this.diagnostics.headStarts.orphaned++;
+    // Nothing is lost: the item, where it still exists, is sent again under the same key.
+    this.log.warn(`bgsync: a head-start request of '${queue}' (item ${entry.ticket.item.id}) is not reported; it is sent again later with the same Idempotency-Key`);
+  }
+
+  /** The head start a run of `queue` reports, once. */
+  _takeHeadStart(queue) {
+    const entry = this._aheadSent.get(queue);
+    if (!entry?.claimed || entry.taken) return null;
+    entry.taken = true;
+    return { item: entry.claimed, sent: entry.sent };
   }
 
   /** True when the Background Sync API is usable in this worker. */
@@ -525,7 +631,7 @@ export class BgsyncWorker {
     try {
       do {
         state.again = false;
-        const s = await replayer.run(queue, { deadlineMs });
+        const s = await replayer.run(queue, { deadlineMs, ahead: this._takeHeadStart(queue) });
         run.attempted += s.attempted;
         for (const [k, v] of Object.entries(s.states)) run.states[k] = (run.states[k] ?? 0) + v;
         if (s.stoppedByDeadline) break;
@@ -552,6 +658,7 @@ export class BgsyncWorker {
   async _onSync(event) {
     const queue = queueOfTag(event.tag);
     if (queue === null || !this.queueNames.includes(queue)) return; // not ours
+    this._headStart(queue);
     event.waitUntil(
       this.sync(queue, { trigger: event.lastChance ? 'sync-last-chance' : 'sync' }).then((r) => {
         // Deferred by user constraints: resolved, a page's report replays it (file comment).

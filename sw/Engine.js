@@ -20,6 +20,7 @@
 import { BgsyncError } from '../web/BgsyncError.js';
 import { EngineBinding } from './EngineBinding.js';
 import { bodySize } from './BlobStore.js';
+import { sameTickets, takeTickets } from './HeadStart.js';
 
 export class Engine {
   /**
@@ -35,6 +36,8 @@ export class Engine {
    *   blobStore: a BlobStore (sw/BlobStore.js) for large bodies; with it, bodies over
    *   largeBodyBytes (default 64 KiB) and every Blob live outside the database, and open
    *   collects blobs that no unfinished item references.
+   *   headStartQueues: queues whose head-start tickets each flush stores (HeadStart.js),
+   *   when the store has readAhead().
    */
   static async open(module, store, options = {}) {
     const engine = new Engine(new EngineBinding(module), store, options);
@@ -85,6 +88,10 @@ export class Engine {
     this.largeBodyBytes = options.largeBodyBytes ?? 64 * 1024;
     this._claimedBodies = new Map(); // item id -> external body of an item in flight (for body())
     this._undurable = new Map(); // item id -> enqueues touching it whose flush is not done (claim early)
+    // Queues whose head-start tickets go with every flush (HeadStart.js); the store must
+    // be able to give them back (readAhead).
+    this._headQueues = typeof store.readAhead === 'function' ? (options.headStartQueues ?? []) : [];
+    this._ticketsWritten = undefined; // what the store holds; undefined: not known
   }
 
   async _load() {
@@ -189,7 +196,17 @@ export class Engine {
       try {
         changes = this.binding.takeChanges(this.eng);
         if (changes.chunks.length > 0 || changes.size !== this._storedSize) {
-          await this.store.write(changes);
+          // The head start's tickets, computed from the state these changes make durable
+          // and written in the same transaction (HeadStart.js); only when they changed.
+          const tickets = this._ticketsToWrite();
+          if (tickets !== undefined) changes.ahead = tickets;
+          try {
+            await this.store.write(changes);
+          } catch (err) {
+            this._ticketsWritten = undefined; // unknown now: the next write stores them again
+            throw err;
+          }
+          if (tickets !== undefined) this._ticketsWritten = tickets;
           this._storedSize = changes.size;
           this.stats.flushes++;
           this.stats.chunksWritten += changes.chunks.length;
@@ -207,6 +224,13 @@ export class Engine {
       for (const w of batch) w.resolve(w.value);
     }
     this._flushing = null;
+  }
+
+  /** The tickets to store with this flush, or undefined when the stored ones still hold. */
+  _ticketsToWrite() {
+    if (this._headQueues.length === 0) return undefined;
+    const tickets = takeTickets(this.binding, this.eng, this._headQueues, this.now());
+    return this._ticketsWritten !== undefined && sameTickets(tickets, this._ticketsWritten) ? undefined : tickets;
   }
 
   /**
@@ -339,6 +363,21 @@ export class Engine {
     else durable.catch(() => {}); // a failed flush rejects the calls that wait on it and reloads
     await this._fetchExternalBodies(items);
     return items;
+  }
+
+  /**
+   * Leases item `id` of `queue` if a claim could hand it out now (the head start's claim,
+   * HeadStart.js): the item, or null. Like claim's `early`: its request is under way.
+   */
+  async claimItem(queue, id) {
+    let items;
+    const durable = this._mutate((eng) => {
+      items = this.binding.claimItem(eng, queue, id, this.now());
+      return items;
+    });
+    if (items === undefined) items = await durable;
+    else durable.catch(() => {});
+    return items[0] ?? null;
   }
 
   /** Tracks items changed by enqueues whose flush has not finished (see claim's `early`). */

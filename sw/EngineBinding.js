@@ -189,6 +189,16 @@ export class EngineBinding {
     return this._call(eng, '_bgs_wasm_claim', [eng, queue, max, now]);
   }
 
+  /** Leases item `id` if a claim could hand it out now: [item] or []. */
+  claimItem(eng, queue, id, now) {
+    return this._call(eng, '_bgs_wasm_claim_item', [eng, queue, id, now]);
+  }
+
+  /** What the next claim of `queue` hands out first: {item|null, validUntil|null} (read-only). */
+  ahead(eng, queue, now) {
+    return this._call(eng, '_bgs_wasm_ahead', [eng, queue, now]);
+  }
+
   body(eng, id) {
     const m = this.m;
     const pp = this._outs(2);

@@ -88,7 +88,7 @@ export class Replayer {
    * Replays `queue` until nothing is ready or `deadlineMs` (on clockMs) passed.
    * @returns {Promise<{attempted: number, stoppedByDeadline: boolean, states: Record<string, number>}>}
    */
-  async run(queue, { deadlineMs }) {
+  async run(queue, { deadlineMs, ahead = null }) {
     if (this.batch) return this._runBatches(queue, { deadlineMs });
     const summary = { attempted: 0, stoppedByDeadline: false, states: {} };
     const inflight = new Set(); // requests holding a concurrency slot
@@ -96,6 +96,23 @@ export class Replayer {
     const sends = new Map(); // item id -> claims in this run
     let drained = false; // the last claim found nothing ready
     let looping = false; // an item came back too often (a zero backoff): stop claiming
+    // A head start (HeadStart.js): claimed already, its request under way; it holds a slot.
+    const start = (item, sent) => {
+      summary.attempted++;
+      const slot = new Promise((release) => {
+        const tail = this._attempt(item, summary, release, sent).finally(() => {
+          release();
+          tails.delete(tail);
+        });
+        tails.add(tail);
+      });
+      const p = slot.then(() => inflight.delete(p));
+      inflight.add(p);
+    };
+    if (ahead) {
+      sends.set(ahead.item.id, 1);
+      start(ahead.item, ahead.sent);
+    }
     for (;;) {
       const free = this.concurrency - inflight.size;
       if (free > 0 && !drained) {
@@ -106,22 +123,13 @@ export class Replayer {
           const items = await this.engine.claim(queue, free, { early: true });
           if (items.length < free) drained = true;
           for (const item of items) {
-            summary.attempted++;
             // A re-send after a conflict legitimately comes back once or twice; more means
             // a queue without backoff answering failures: leave the rest to the next run.
             sends.set(item.id, (sends.get(item.id) ?? 0) + 1);
             if (sends.get(item.id) > MAX_CLAIMS_PER_ITEM_PER_RUN) looping = true;
             // The slot frees as soon as the outcome is applied in memory; writing it down
             // (the flush) goes on in `tails` and shares a flush with the next claim.
-            const slot = new Promise((release) => {
-              const tail = this._attempt(item, summary, release).finally(() => {
-                release();
-                tails.delete(tail);
-              });
-              tails.add(tail);
-            });
-            const p = slot.then(() => inflight.delete(p));
-            inflight.add(p);
+            start(item);
           }
           if (looping) drained = true;
           if (items.length > 0) continue;
@@ -236,9 +244,12 @@ export class Replayer {
     this.onOutcome(item, decision, REFUSED_STATUS);
   }
 
-  /** Sends one item and reports its outcome; calls release() once the slot can be reused. */
-  async _attempt(item, summary, release = () => {}) {
-    const refusal = this._refusal(item.url);
+  /**
+   * Sends one item and reports its outcome; calls release() once the slot can be reused.
+   * `sent`: the answer of a request already made for this attempt (a head start).
+   */
+  async _attempt(item, summary, release = () => {}, sent = null) {
+    const refusal = sent ? null : this._refusal(item.url); // a head start was checked before it went
     if (refusal) {
       const reported = this._reportRefused(item, refusal, summary);
       release();
@@ -248,7 +259,7 @@ export class Replayer {
     let headers = {};
     let body;
     try {
-      ({ status, headers, body } = await this._send(item));
+      ({ status, headers, body } = await (sent ?? this._send(item)));
     } catch {
       status = 0; // network error, timeout, CORS refusal: all retryable
     }
@@ -271,10 +282,11 @@ export class Replayer {
     this.onOutcome(item, decision, status);
   }
 
-  async _send(item) {
+  /** One attempt's request (and a refresh after 401); `ticketBody`: its body, when no engine has it yet. */
+  async _send(item, ticketBody) {
     const method = item.method;
     const hasBody = method !== 'GET' && method !== 'HEAD';
-    const payload = hasBody ? this.engine.body(item.id) : undefined;
+    const payload = hasBody ? (ticketBody ?? this.engine.body(item.id)) : undefined;
     const base = { ...(item.headers ?? {}), 'idempotency-key': item.key };
     // The version the change was made from (reference conflict protocol: If-Match).
     if (item.baseVersion) base['if-match'] = item.baseVersion;

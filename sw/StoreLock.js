@@ -122,15 +122,28 @@ export function guardStore(store, lock) {
  */
 export function lockedStore(store, name, lockOptions = {}) {
   let lock = null;
+  let locking = null; // one request however many reads start at once (load, readAhead)
+  const takeLock = async () => {
+    if (lock) return;
+    locking ??= acquireStoreLock(name, lockOptions).finally(() => {
+      locking = null;
+    });
+    lock = await locking;
+  };
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'lock') return lock;
       if (prop === 'load') {
         return async () => {
-          if (!lock) {
-            lock = await acquireStoreLock(name, lockOptions);
-          }
+          await takeLock();
           return target.load();
+        };
+      }
+      if (prop === 'readAhead') {
+        if (typeof target.readAhead !== 'function') return undefined;
+        return async () => {
+          await takeLock();
+          return target.readAhead();
         };
       }
       if (prop === 'write') {

@@ -73,9 +73,18 @@ export interface QueueConfig {
   keepDone?: number;
 }
 
+/** The head start's tickets (README "Head start"): what the next claim of each queue hands out. */
+export interface HeadStartTickets {
+  v: 1;
+  tickets: Record<string, { item: ClaimedItem; body: Uint8Array; validUntil: number | null }>;
+}
+
 export interface PageStore {
   load(): Promise<{ size: number; chunks: { index: number; data: Uint8Array; crc: number }[] } | null>;
-  write(changes: { chunkSize: number; size: number; chunks: { index: number; data: Uint8Array; crc: number }[] }): Promise<void>;
+  /** `ahead`, when present, is stored in the same transaction as the chunks (null: none any more). */
+  write(changes: { chunkSize: number; size: number; chunks: { index: number; data: Uint8Array; crc: number }[]; ahead?: HeadStartTickets | null }): Promise<void>;
+  /** The tickets the last write stored: a store with this takes part in the head start. */
+  readAhead?(): Promise<HeadStartTickets | null>;
   close?(): void | Promise<void>;
   /** Sets the damaged contents aside and leaves the store empty; needed for onCorrupt 'quarantine'. */
   quarantine?(): Promise<{ movedTo: string }>;
@@ -111,6 +120,8 @@ export interface EngineOptions {
   seed?: number;
   leaseMs?: number;
   installId?: string;
+  /** Queues whose head-start tickets each flush stores, when the store has readAhead() (BgsyncWorker sets it). */
+  headStartQueues?: string[];
 }
 
 /** What the notify hook hears: a finished run, or an item that needs the user. */
@@ -169,6 +180,8 @@ export interface BgsyncWorkerOptions {
   constraints?: Constraints;
   /** A conditions report older than this (engine time) counts as unknown; default null = never. */
   conditionsMaxAgeMs?: number | null;
+  /** A cold start's first request goes out before the engine opens (default true; README "Head start"). */
+  headStart?: boolean;
 }
 
 /** What BgsyncWorker.enqueue takes: SyncClient's request once encoded (url absolute, body bytes or text). */
@@ -232,6 +245,8 @@ export declare class Engine {
   enqueue(meta: object, body?: Uint8Array | string): Promise<{ id: number | null; key: string | null; coalesced?: true; cancelled?: number[] }>;
   /** early: resolve before the leases are durable (a replay's claim). */
   claim(queue: string, max?: number, options?: { early?: boolean }): Promise<ClaimedItem[]>;
+  /** Leases item `id` if a claim could hand it out now (the head start's claim); null otherwise. */
+  claimItem(queue: string, id: number): Promise<ClaimedItem | null>;
   outcome(report: { id: number; attempt: number; status: number; headers?: Record<string, string> }, body?: Uint8Array): Promise<object>;
   body(id: number): Uint8Array;
   status(queue?: string | null): { counts: Record<string, number>; nextWakeAt: number | null; queues: Record<string, object> };
@@ -270,6 +285,7 @@ export declare class IndexedDbStore implements PageStore {
   constructor(options?: { name?: string; indexedDB?: IDBFactory; looseLimit?: number });
   load(): ReturnType<PageStore['load']>;
   write(changes: Parameters<PageStore['write']>[0]): Promise<void>;
+  readAhead(): Promise<HeadStartTickets | null>;
   quarantine(): Promise<{ movedTo: string }>;
   close(): void;
   destroy(): Promise<void>;
@@ -310,6 +326,7 @@ export declare function openBlobStore(options?: {
 export declare class MemoryStore implements PageStore {
   load(): ReturnType<PageStore['load']>;
   write(changes: Parameters<PageStore['write']>[0]): Promise<void>;
+  readAhead(): Promise<HeadStartTickets | null>;
   quarantine(): Promise<{ movedTo: string }>;
   failNext(error: unknown): void;
   close(): void;

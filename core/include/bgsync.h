@@ -244,6 +244,25 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
 int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
               char **pzOut /* OUT */);
 
+/*
+ * Leases item id of zQueue if bgs_claim could hand it out now (a ready entity head, not
+ * expired), whatever comes before it in claim order; *pzOut is a JSON array of that one
+ * item as bgs_claim gives it, or [] when it is not claimable. The head start's second
+ * half (see bgs_ahead). Results: BGS_OK, BGS_INVALID_ARGUMENT (id < 1), BGS_UNKNOWN_QUEUE.
+ */
+int bgs_claim_item(bgs_engine *pEng, const char *zQueue, int64_t id, bgs_time now,
+                   char **pzOut /* OUT */);
+
+/*
+ * What the next bgs_claim of zQueue would hand out first, without leasing anything, and
+ * until when that stays true while nothing else changes the engine (ahead.c):
+ *   {"item": {as bgs_claim gives it; "attempt" is the attempts made so far,
+ *             "leaseUntil" null} | null,
+ *    "validUntil": ms (the first moment it may no longer hold) | null (no limit)}
+ * "item" is null when nothing is ready. Results: BGS_OK, BGS_UNKNOWN_QUEUE.
+ */
+int bgs_ahead(bgs_engine *pEng, const char *zQueue, bgs_time now, char **pzOut /* OUT */);
+
 /* A copy of item id's body; *ppBody is NULL and *pnBody 0 for an empty body. */
 int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody /* OUT */,
              size_t *pnBody /* OUT */);

@@ -643,8 +643,9 @@ static int leased_json(bgs_engine *pEng, int64_t id, sqlite3_str *pOut) {
   return BGS_OK;
 }
 
-int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
-                     sqlite3_str *pOut, int64_t *aIdOut, int *pn) {
+/* Claims as bgs__claim_items does; with idOnly > 0 only that item, if it is claimable. */
+static int claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
+                       sqlite3_str *pOut, int64_t *aIdOut, int *pn, int64_t idOnly) {
   sqlite3_stmt *pPick, *pLease;
   bgs__queue q;
   int64_t *aId, *aCreated;
@@ -662,14 +663,18 @@ int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time no
   while (rc == BGS_OK && n < nMax) {
     int nPick = 0, nExpired = 0, i;
     pPick = bgs__stmt(pEng,
-                      "SELECT id, created_at FROM items WHERE queue = ?1 AND state = 0 AND head = 1"
-                      " ORDER BY priority, id LIMIT ?2");
+                      idOnly > 0
+                          ? "SELECT id, created_at FROM items WHERE queue = ?1 AND state = 0"
+                            " AND head = 1 AND id = ?3 LIMIT ?2"
+                          : "SELECT id, created_at FROM items WHERE queue = ?1 AND state = 0"
+                            " AND head = 1 ORDER BY priority, id LIMIT ?2");
     if (pPick == NULL) {
       rc = BGS_ERROR;
       break;
     }
     sqlite3_bind_text(pPick, 1, zQueue, -1, SQLITE_STATIC);
     sqlite3_bind_int(pPick, 2, nMax - n);
+    if (idOnly > 0) sqlite3_bind_int64(pPick, 3, idOnly);
     while (nPick < nMax - n && sqlite3_step(pPick) == SQLITE_ROW) {
       aId[nPick] = sqlite3_column_int64(pPick, 0);
       aCreated[nPick] = sqlite3_column_int64(pPick, 1);
@@ -713,7 +718,14 @@ int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time no
   return rc;
 }
 
-int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char **pzOut) {
+int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
+                     sqlite3_str *pOut, int64_t *aIdOut, int *pn) {
+  return claim_items(pEng, zQueue, nMax, now, pOut, aIdOut, pn, 0);
+}
+
+/* bgs_claim, and bgs_claim_item with idOnly > 0. */
+static int claim_json(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
+                      int64_t idOnly, char **pzOut) {
   sqlite3_str *pOut;
   char *z;
   int rc, n = 0;
@@ -727,7 +739,7 @@ int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char
   sqlite3_str_appendchar(pOut, 1, '[');
   rc = bgs__begin_keep(pEng); /* delivers nothing */
   if (rc == BGS_OK) {
-    rc = bgs__claim_items(pEng, zQueue, nMax, now, pOut, NULL, &n);
+    rc = claim_items(pEng, zQueue, nMax, now, pOut, NULL, &n, idOnly);
     rc = rc == BGS_OK ? bgs__commit(pEng) : bgs__rollback(pEng, rc);
   }
   sqlite3_str_appendchar(pOut, 1, ']');
@@ -738,6 +750,21 @@ int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char
   }
   sqlite3_free(z);
   return rc;
+}
+
+int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char **pzOut) {
+  return claim_json(pEng, zQueue, nMax, now, 0, pzOut);
+}
+
+int bgs_claim_item(bgs_engine *pEng, const char *zQueue, int64_t id, bgs_time now,
+                   char **pzOut) {
+  if (id < 1) {
+    if (pEng == NULL || pzOut == NULL) return BGS_MISUSE;
+    *pzOut = NULL;
+    bgs__enter(pEng, now);
+    return bgs__err(pEng, BGS_INVALID_ARGUMENT, "id must be a positive integer");
+  }
+  return claim_json(pEng, zQueue, 1, now, id, pzOut);
 }
 
 int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody, size_t *pnBody) {

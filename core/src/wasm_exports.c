@@ -38,6 +38,16 @@ EMSCRIPTEN_KEEPALIVE int bgs_wasm_claim(bgs_engine *pEng, const char *zQueue, in
   return bgs_claim(pEng, zQueue, nMax, (bgs_time)rNow, pzOut);
 }
 
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_claim_item(bgs_engine *pEng, const char *zQueue, double rId,
+                                             double rNow, char **pzOut) {
+  return bgs_claim_item(pEng, zQueue, (int64_t)rId, (bgs_time)rNow, pzOut);
+}
+
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_ahead(bgs_engine *pEng, const char *zQueue, double rNow,
+                                        char **pzOut) {
+  return bgs_ahead(pEng, zQueue, (bgs_time)rNow, pzOut);
+}
+
 EMSCRIPTEN_KEEPALIVE int bgs_wasm_body(bgs_engine *pEng, double rId, unsigned char **ppBody,
                                        size_t *pnBody) {
   return bgs_body(pEng, (int64_t)rId, ppBody, pnBody);

@@ -5,7 +5,8 @@
  *  - `chunks`: loose chunks, key the chunk index, value {data: Uint8Array, crc};
  *  - `segments`: SEGMENT_CHUNKS consecutive chunks in one record, key the segment number
  *    k (chunks k*SEGMENT_CHUNKS ...), value {data: Uint8Array (n whole chunks), crcs: [n]};
- *  - `meta`: key 'size', the file size.
+ *  - `meta`: key 'size', the file size; key 'ahead', the head start's tickets (HeadStart.js),
+ *    written by the same transactions as the chunks they were computed from.
  * A chunk's current bytes are its loose record if there is one, else its segment's slot;
  * slots at or past the end of the file mean nothing.
  *
@@ -183,6 +184,18 @@ export class IndexedDbStore {
     return stored;
   }
 
+  /** The head start's tickets as last written (HeadStart.js), or null: one small read. */
+  async readAhead() {
+    const db = await this._open({ forLoad: true });
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(['meta'], 'readonly');
+      const req = tx.objectStore('meta').get('ahead');
+      tx.oncomplete = () => resolve(req.result ?? null);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error ?? new DOMException('read aborted', 'AbortError'));
+    });
+  }
+
   async write(changes) {
     const db = await this._open();
     const live = Math.ceil(changes.size / changes.chunkSize);
@@ -197,7 +210,10 @@ export class IndexedDbStore {
         // A file that shrank: segment slots past the end go too, so that a later regrowth
         // can never bring their old bytes back.
         if (this.live === null || live < this.live) trimSegments(tx.objectStore('segments'), live);
-        tx.objectStore('meta').put(changes.size, 'size');
+        const meta = tx.objectStore('meta');
+        meta.put(changes.size, 'size');
+        if (changes.ahead === null) meta.delete('ahead');
+        else if (changes.ahead !== undefined) meta.put(changes.ahead, 'ahead');
       } catch (err) {
         // A request on a transaction that aborted meanwhile (or a clone error): nothing commits.
         try {

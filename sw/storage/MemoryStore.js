@@ -8,6 +8,7 @@ export class MemoryStore {
     this.chunks = new Map(); // index -> {data, crc}
     this.size = undefined;
     this.writes = 0;
+    this.ahead = null; // the head start's tickets (HeadStart.js), as the last write left them
     this._failures = [];
   }
 
@@ -30,7 +31,12 @@ export class MemoryStore {
     for (const c of changes.chunks) this.chunks.set(c.index, { data: c.data.slice(), crc: c.crc });
     for (const index of this.chunks.keys()) if (index >= live) this.chunks.delete(index);
     this.size = changes.size;
+    if (changes.ahead !== undefined) this.ahead = changes.ahead;
     this.writes++;
+  }
+
+  async readAhead() {
+    return this.size === undefined ? null : this.ahead;
   }
 
   /** Moves the stored pages aside (kept in `quarantined`) and leaves the store empty. */
@@ -39,6 +45,7 @@ export class MemoryStore {
     this.quarantined.push({ size: this.size, chunks: this.chunks });
     this.chunks = new Map();
     this.size = undefined;
+    this.ahead = null;
     return { movedTo: `memory:quarantined[${this.quarantined.length - 1}]` };
   }
 

@@ -291,8 +291,23 @@ static void op_enqueue(Fuzz *f) {
 static void op_claim(Fuzz *f) {
   int aState[MAX_ITEMS], nListed;
   char *zOut = NULL;
-  int nMax = 1 + next_or(f, 0) % 4;
-  if (bgs_claim(f->pEng, "q", nMax, f->now, &zOut) != BGS_OK) fail(bgs_errmsg(f->pEng), 0);
+  int b = next_or(f, 0);
+  int nMax = 1 + b % 4;
+  int64_t idAhead = -1;
+  if (b & 0x10) {
+    /* The head start's pair: bgs_ahead names what this claim hands out first, and
+       bgs_claim_item leases exactly that item. */
+    char *zAhead = NULL;
+    if (bgs_ahead(f->pEng, "q", f->now, &zAhead) != BGS_OK) fail(bgs_errmsg(f->pEng), 0);
+    idAhead = json_i64(f, zAhead, "$.item.id", -1);
+    bgs_free(zAhead);
+  }
+  if ((b & 0x20) && idAhead > 0) {
+    if (bgs_claim_item(f->pEng, "q", idAhead, f->now, &zOut) != BGS_OK) fail(bgs_errmsg(f->pEng), 0);
+  } else if (bgs_claim(f->pEng, "q", nMax, f->now, &zOut) != BGS_OK) {
+    fail(bgs_errmsg(f->pEng), 0);
+  }
+  if (idAhead > 0 && json_i64(f, zOut, "$[0].id", -1) != idAhead) fail("the claim did not hand out the item bgs_ahead named", idAhead);
   /* The states after the claim: an older item that expired during it is dead now. */
   states(f, aState, &nListed);
   claimed_all(f, zOut, "$", aState);

@@ -74,6 +74,9 @@ const options: BgsyncWorkerOptions = {
 const bgsync = new BgsyncWorker(options).listen(self);
 new BgsyncWorker({ storage: 'memory' });
 new BgsyncWorker({ storage: new MemoryStore() });
+new BgsyncWorker({ headStart: false }); // no ticket stored, no request before the engine opens
+const tickets = await new MemoryStore().readAhead();
+if (tickets) for (const [queue, t] of Object.entries(tickets.tickets)) console.log(queue, t.item.url, t.body.length, t.validUntil);
 new BgsyncWorker();
 
 // @ts-expect-error not a backoff kind
