@@ -163,17 +163,34 @@ export class BgsyncWorker {
         if ([...this.constraints.values()].some(Boolean)) this.conditions.load().catch(() => {});
         const headQueues = this._headStartQueues();
         const opening = openStore({ storage, name }).then((store) => {
-          // The tickets first: one small record, wanted as soon as a `sync` event comes.
-          const tickets = headQueues.length > 0 && typeof store.readAhead === 'function' ? store.readAhead().catch(() => null) : null;
-          tickets?.then(() => mark('bgsync:tickets-read'));
-          const initialLoad = store.load();
-          initialLoad.then(() => mark('bgsync:store-loaded'), () => undefined);
+          // The tickets come first in the load (one small record), wanted as soon as a
+          // `sync` event comes; a store that does not hand them over gives null at its end.
+          let gotTickets = () => {};
+          const tickets =
+            headQueues.length > 0 && typeof store.readAhead === 'function'
+              ? new Promise((resolve) => {
+                  gotTickets = (t) => {
+                    gotTickets = () => {};
+                    mark('bgsync:tickets-read');
+                    resolve(t);
+                  };
+                })
+              : null;
+          const initialLoad = store.load(tickets ? { onAhead: gotTickets } : undefined);
+          initialLoad.then(() => mark('bgsync:store-loaded'), () => undefined).finally(() => gotTickets(null));
           return { store, initialLoad, tickets };
         });
         if (headQueues.length > 0 && !this._aheadClosed) this._ticketsRead = opening.then((o) => o.tickets, () => null);
         opening.then(({ initialLoad }) => initialLoad.catch(() => {}), () => {}); // judged by Engine.open
         let module;
         try {
+          // With a head start, the module is fetched once the tickets are read: compiling it
+          // holds this worker's event loop (Chromium 156: the lock and the IndexedDB answers
+          // came 15-25 ms later while it ran), which put the first request behind it.
+          if (this._ticketsRead) {
+            await this._ticketsRead;
+            await null; // after the head start's own continuation on the same promise
+          }
           module = await loadEngineModule({ wasmUrl: this.options.wasmUrl, wasmModule: this.options.wasmModule });
           mark('bgsync:module-ready');
         } catch (err) {

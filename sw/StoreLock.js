@@ -134,9 +134,12 @@ export function lockedStore(store, name, lockOptions = {}) {
     get(target, prop, receiver) {
       if (prop === 'lock') return lock;
       if (prop === 'load') {
-        return async () => {
+        return async (options) => {
+          // The connection opens while the lock is awaited (a cold start waits for both);
+          // nothing is read before the lock is held.
+          target.prepare?.();
           await takeLock();
-          return target.load();
+          return target.load(options);
         };
       }
       if (prop === 'readAhead') {

@@ -128,6 +128,14 @@ export class IndexedDbStore {
 
   async _open({ forLoad = false } = {}) {
     if (this.db) return this.db;
+    // One open request however many calls wait for it (a load and readAhead at start).
+    this._opening ??= this._openNow(forLoad).finally(() => {
+      this._opening = null;
+    });
+    return this._opening;
+  }
+
+  async _openNow(forLoad) {
     this.db = await new Promise((resolve, reject) => {
       const req = this.idb.open(this.dbName, 2);
       req.onupgradeneeded = (e) => {
@@ -153,13 +161,26 @@ export class IndexedDbStore {
     return this.db;
   }
 
-  async load() {
+  /** Opens the connection ahead of a load (lockedStore: while the lock is awaited); reads nothing. */
+  prepare() {
+    this._open({ forLoad: true }).catch(() => {}); // load() meets the same error again
+  }
+
+  /**
+   * `onAhead(tickets)`: called with the head start's tickets (or null) as soon as they are
+   * read, the first request of the load's transaction, long before the chunks arrive.
+   */
+  async load({ onAhead } = {}) {
     await this.compacting;
     const db = await this._open({ forLoad: true });
     const raw = await new Promise((resolve, reject) => {
       const tx = db.transaction(STORES, 'readonly');
       const out = { size: undefined };
-      tx.objectStore('meta').get('size').onsuccess = (e) => {
+      const meta = tx.objectStore('meta');
+      if (onAhead) {
+        meta.get('ahead').onsuccess = (e) => onAhead(e.target.result ?? null);
+      }
+      meta.get('size').onsuccess = (e) => {
         out.size = e.target.result;
       };
       // Bulk reads, not cursors: a cursor costs a round trip per record, and reading the

@@ -17,7 +17,8 @@ export class MemoryStore {
     this._failures.push(error);
   }
 
-  async load() {
+  async load({ onAhead } = {}) {
+    onAhead?.(this.size === undefined ? null : this.ahead);
     if (this.size === undefined) return null;
     return {
       size: this.size,

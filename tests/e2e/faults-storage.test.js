@@ -91,9 +91,9 @@ describe('Storage faults (Chromium)', () => {
         });
         return { key, chunks: keys.length };
       });
-      // Stopped again: a worker the browser or the page woke between the first stop and
-      // the damage would already hold the intact store in memory (seen under load).
-      await s.stopWorker();
+      // Stopped again if the browser or the page woke it between the first stop and the
+      // damage: it would already hold the intact store in memory (seen under load).
+      await s.stopWorker({ ifRunning: true });
       const status = await s.attempt((c) => c.status());
       const enq = await s.attempt((c) => c.enqueue({ url: '/api/notes/x', body: { x: 1 } }));
       console.log(`damaged chunk ${damaged.key} of ${damaged.chunks}: status → ${status.error?.code}, enqueue → ${enq.error?.code}`);

@@ -71,6 +71,34 @@ const byIndex = (stored) => new Map(stored.chunks.map((c) => [c.index, c]));
     await reopened.close();
   });
 
+  it("keeps the head start's tickets with the write that made them; load hands them over first", async () => {
+    const factory = new fakeIdb.IDBFactory();
+    const store = new IndexedDbStore({ name: 't', indexedDB: factory, looseLimit: 4 });
+    const engine = await Engine.open(module, store, {
+      now: () => 1_000, seed: 7, installId: 'seg', headStartQueues: ['outbox'], queues: [{ name: 'outbox', backoff: { jitter: 'none' } }],
+    });
+    const first = await engine.enqueue(post('a'), '{"n":1}');
+    for (let i = 0; i < 6; i++) await engine.enqueue(post(`b${i}`), '{}'); // a compaction runs meanwhile
+    await engine.settle();
+    const tickets = await store.readAhead();
+    expect(tickets.tickets.outbox.item).toMatchObject({ id: first.id, key: first.key, url: 'https://api.test/a' });
+    expect(new TextDecoder().decode(tickets.tickets.outbox.body)).toBe('{"n":1}');
+    // The load's first answer is the tickets: an engine is not needed to read them.
+    const order = [];
+    const again = new IndexedDbStore({ name: 't', indexedDB: factory });
+    const loading = again.load({ onAhead: (t) => order.push(['ahead', t.tickets.outbox.item.id]) }).then(() => order.push(['chunks']));
+    await loading;
+    expect(order).toEqual([['ahead', first.id], ['chunks']]);
+    // Claimed, the head is another item; all claimed, none is left (the record goes).
+    await engine.claim('outbox', 1);
+    await engine.settle();
+    expect((await store.readAhead()).tickets.outbox.item.url).toBe('https://api.test/b0');
+    await engine.claim('outbox', 10);
+    await engine.settle();
+    expect(await store.readAhead()).toBeNull();
+    await engine.close();
+  });
+
   it('loads exactly what was written, loose chunks over their segment slots', async () => {
     const factory = new fakeIdb.IDBFactory();
     const store = new IndexedDbStore({ name: 't', indexedDB: factory, looseLimit: 1000 });

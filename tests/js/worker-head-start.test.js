@@ -25,7 +25,7 @@ afterEach(async () => {
   for (const w of workers.splice(0)) await w.retire();
 });
 
-/** A MemoryStore whose load() waits while `held` (the module compiling, the store loading). */
+/** A MemoryStore whose load() holds the pages back while `held` (the module compiling, the store loading). */
 class HeldStore extends MemoryStore {
   constructor() {
     super();
@@ -45,7 +45,9 @@ class HeldStore extends MemoryStore {
     return done;
   }
 
-  async load() {
+  /** Hands the tickets over at once (IndexedDbStore reads them first), then holds the pages. */
+  async load({ onAhead } = {}) {
+    onAhead?.(this.size === undefined ? null : this.ahead);
     await this.held;
     return super.load();
   }

@@ -288,9 +288,14 @@ export class E2eSession {
     await this.cdp.send('ServiceWorker.deliverPushMessage', { origin: this.harness.url, registrationId: v.registrationId, data });
   }
 
-  /** Kills the active worker (like the browser does to an idle worker) and waits until it is stopped. */
-  async stopWorker() {
-    const v = await this.waitForVersion((x) => x.status === 'activated' && x.runningStatus === 'running', 'a running worker');
+  /**
+   * Kills the active worker (like the browser does to an idle worker) and waits until it is
+   * stopped. `ifRunning`: only if it runs now (nothing to wait for when it is stopped).
+   */
+  async stopWorker({ ifRunning = false } = {}) {
+    const running = (x) => x.status === 'activated' && x.runningStatus === 'running';
+    if (ifRunning && ![...this.versions.values()].some(running)) return null;
+    const v = await this.waitForVersion(running, 'a running worker');
     const from = this.transitions.length;
     await this.cdp.send('ServiceWorker.stopWorker', { versionId: v.versionId });
     // It may start again at once (a message, a sync); seeing 'stopped' once is what counts.
