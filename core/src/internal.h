@@ -238,13 +238,13 @@ int bgs__outcome_apply(bgs_engine *pEng, const bgs__report *r, const void *pBody
 int bgs__done_prune(bgs_engine *pEng, const char *zQueue, int64_t iItem);
 /* The prune, in two steps so that the newest id is remembered only when it goes:
    the threshold (?1 queue, ?2 keepDone) is the (keepDone+1)-th newest done id, and the
-   delete (?1 queue, ?2 threshold) is one range of index items_state (queue, state, rowid)
-   below it. Here so the tests can check their plans. */
+   delete (?1 queue, ?2 threshold) is one range of index items_done (queue, rowid) below
+   it. Here so the tests can check their plans. */
 #define BGS__DONE_THRESHOLD_SQL                                                         \
   "SELECT id, id = (SELECT max(id) FROM items) FROM items"                              \
   " WHERE queue = ?1 AND state = 3 ORDER BY id DESC LIMIT 1 OFFSET ?2"
 /* The fast path (bgs_engine.idDoneFloor known, ?1 queue, ?2 the floor): the next done id
-   above the floor, or the newest below it. One step of index items_state each. */
+   above the floor, or the newest below it. One step of index items_done each. */
 #define BGS__DONE_ABOVE_SQL "SELECT min(id) FROM items WHERE queue = ?1 AND state = 3 AND id > ?2"
 #define BGS__DONE_BELOW_SQL "SELECT max(id) FROM items WHERE queue = ?1 AND state = 3 AND id < ?2"
 #define BGS__DONE_PRUNE_SQL                                                             \

@@ -417,7 +417,7 @@ int bgs__done_prune(bgs_engine *pEng, const char *zQueue, int64_t iItem) {
   if (rc != BGS_OK) return rc;
   /* The fast threshold is below the floor or iItem, so never the store's newest item. */
   if (!bFast) {
-    /* The long way costs keepDone steps of index items_state; no row means nothing to
+    /* The long way costs keepDone steps of index items_done; no row means nothing to
        drop (and the floor stays unknown until there is). */
     pStmt = bgs__stmt(pEng, BGS__DONE_THRESHOLD_SQL);
     if (pStmt == NULL) return BGS_ERROR;

@@ -375,9 +375,12 @@ static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue
 }
 
 int bgs__ids_remember(bgs_engine *pEng) {
+  /* max(id) as a scalar subquery: SQLite reads it off the end of the table, where as the
+     FROM clause's only column it scanned the whole table (or its smallest index). */
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "INSERT OR REPLACE INTO meta(key, value)"
-                                  " SELECT 'last_item_id', m FROM (SELECT max(id) AS m FROM items)"
+                                  " SELECT 'last_item_id', m"
+                                  " FROM (SELECT (SELECT max(id) FROM items) AS m)"
                                   " WHERE m > coalesce((SELECT value FROM meta"
                                   "  WHERE key = 'last_item_id'), 0)");
   if (pStmt == NULL) return BGS_ERROR;

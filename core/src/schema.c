@@ -5,7 +5,8 @@
  *  - items_ready: the claimable heads by (queue, priority, id), so a claim reads only
  *    what it returns, however many items wait or back off;
  *  - items_waiting / items_leased: the items whose delay or lease ends first;
- *  - items_entity: the unfinished items of an entity, oldest first.
+ *  - items_entity: the unfinished items of an entity, oldest first;
+ *  - items_done: each queue's delivered items, oldest first, for the prune (outcome.c).
  * An item is its entity's head (head = 1) when no older unfinished item of the same
  * entity exists; items without an entity are always heads.
  */
@@ -59,7 +60,7 @@ static const char zSchemaV1[] =
     "CREATE INDEX items_leased ON items(lease_until) WHERE state = 2;"
     "CREATE INDEX items_entity ON items(entity, id)"
     "  WHERE entity IS NOT NULL AND state IN " BGS__UNFINISHED_SQL ";"
-    "CREATE INDEX items_state ON items(queue, state);"
+    "CREATE INDEX items_done ON items(queue) WHERE state = 3;"
     "CREATE TABLE attempts("
     "  seq INTEGER PRIMARY KEY,"
     "  item_id INTEGER NOT NULL,"
@@ -118,38 +119,59 @@ static int schema_create(bgs_engine *pEng, bgs_time now, const char *zInstallId)
   return bgs__exec(pEng, "PRAGMA user_version = 1");
 }
 
-/* Reads the install id, and whether the store still has attempts_item (see below): one
+/* Indexes of older stores that the open replaces (schema_indexes_update). */
+typedef struct OldIndexes {
+  int bAttemptsItem; /* attempts_item is there */
+  int bItemsState;   /* items_state is there */
+} OldIndexes;
+
+/* Reads the install id, and which old indexes the store still has (see below): one
    statement that every open runs anyway, instead of a DROP at every open. */
-static int schema_read_meta(bgs_engine *pEng, int *pbAttemptsItem) {
+static int schema_read_meta(bgs_engine *pEng, OldIndexes *pOld) {
   sqlite3_stmt *pStmt = bgs__stmt(
       pEng,
       "SELECT value, EXISTS (SELECT 1 FROM sqlite_schema"
-      "  WHERE type = 'index' AND name = 'attempts_item')"
+      "  WHERE type = 'index' AND name = 'attempts_item'),"
+      " EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'items_state')"
       " FROM meta WHERE key = 'install_id'");
   if (pStmt == NULL) return BGS_CORRUPT;
   if (sqlite3_step(pStmt) != SQLITE_ROW) {
     return bgs__err(pEng, BGS_CORRUPT, "the store has no install id");
   }
   pEng->zInstallId = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
-  *pbAttemptsItem = sqlite3_column_int(pStmt, 1);
+  pOld->bAttemptsItem = sqlite3_column_int(pStmt, 1);
+  pOld->bItemsState = sqlite3_column_int(pStmt, 2);
   sqlite3_reset(pStmt);
   return pEng->zInstallId ? BGS_OK : bgs__err(pEng, BGS_NOMEM, "out of memory");
 }
 
-/* attempts_item (version 1) serves no query: bgs_attempts filters with "?1 IS NULL OR
-   item_id = ?1", which no index can serve, and the log is trimmed by seq. It cost every
-   outcome an index insert and delete (two of its seven page writes). Dropped without a
-   version step: an older engine never used it, so it still opens the store. */
-static int schema_drop_attempts_item(bgs_engine *pEng) {
+/* Index changes made without a version step: a store either way reads and writes the
+   same, so an older engine still opens a store this one changed (and the other way).
+   - attempts_item (version 1) serves no query: bgs_attempts filters with "?1 IS NULL OR
+     item_id = ?1", which no index can serve, and the log is trimmed by seq. It cost
+     every outcome an index insert and delete (two of its seven page writes).
+   - items_state(queue, state) gave way to items_done(queue) WHERE state = 3. Only the
+     prune needs an index by queue and state, and only for done items; the full index
+     changed at every step of an item's life (six entries changed per enqueue -> claim ->
+     complete cycle, on up to three leaves of their own), the partial one at the two that
+     matter (delivered, pruned). The other readers visited every row they counted
+     anyway (status, queue limits, auth release) and now scan the table. */
+static int schema_indexes_update(bgs_engine *pEng, const OldIndexes *pOld) {
   int rc = bgs__begin(pEng);
-  if (rc == BGS_OK) rc = bgs__exec(pEng, "DROP INDEX attempts_item");
+  if (rc == BGS_OK && pOld->bAttemptsItem) rc = bgs__exec(pEng, "DROP INDEX attempts_item");
+  if (rc == BGS_OK && pOld->bItemsState) {
+    rc = bgs__exec(pEng,
+                   "DROP INDEX items_state;"
+                   "CREATE INDEX IF NOT EXISTS items_done ON items(queue) WHERE state = 3;");
+  }
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
   return rc;
 }
 
 int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
-  int iVersion = 0, bAttemptsItem = 0;
+  int iVersion = 0;
+  OldIndexes old = {0, 0};
   int rc = schema_version(pEng, &iVersion);
   if (rc != BGS_OK) return rc == BGS_ERROR ? BGS_CORRUPT : rc;
   if (iVersion > BGS__SCHEMA_VERSION) {
@@ -163,7 +185,9 @@ int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
   if (rc == BGS_OK && iVersion < 2) rc = bgs__exec(pEng, zSchemaV2);
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
-  if (rc == BGS_OK) rc = schema_read_meta(pEng, &bAttemptsItem);
-  if (rc == BGS_OK && bAttemptsItem) rc = schema_drop_attempts_item(pEng);
+  if (rc == BGS_OK) rc = schema_read_meta(pEng, &old);
+  if (rc == BGS_OK && (old.bAttemptsItem || old.bItemsState)) {
+    rc = schema_indexes_update(pEng, &old);
+  }
   return rc;
 }

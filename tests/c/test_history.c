@@ -385,10 +385,10 @@ static int plan_is(bgs_engine *pEng, const char *zSql, const char *zWant) {
   return bWant && !bScan;
 }
 
-TEST(test_history_prune_is_an_index_range_on_items_state) {
+TEST(test_history_prune_is_an_index_range_on_items_done) {
   bgs_engine *pEng = engine_new();
-  CHECK(plan_is(pEng, BGS__DONE_THRESHOLD_SQL, "items_state (queue=? AND state=?)"));
-  CHECK(plan_is(pEng, BGS__DONE_PRUNE_SQL, "items_state (queue=? AND state=? AND rowid<?)"));
+  CHECK(plan_is(pEng, BGS__DONE_THRESHOLD_SQL, "items_done (queue=?)"));
+  CHECK(plan_is(pEng, BGS__DONE_PRUNE_SQL, "items_done (queue=? AND rowid<?)"));
   bgs_close(pEng);
 }
 
@@ -536,7 +536,7 @@ TEST(test_history_out_of_order_deliveries_prune_as_the_definition_says) {
 
 TEST(test_history_fast_prune_steps_are_index_seeks) {
   bgs_engine *pEng = engine_new();
-  CHECK(plan_is(pEng, BGS__DONE_ABOVE_SQL, "items_state (queue=? AND state=? AND rowid>?)"));
-  CHECK(plan_is(pEng, BGS__DONE_BELOW_SQL, "items_state (queue=? AND state=? AND rowid<?)"));
+  CHECK(plan_is(pEng, BGS__DONE_ABOVE_SQL, "items_done (queue=? AND rowid>?)"));
+  CHECK(plan_is(pEng, BGS__DONE_BELOW_SQL, "items_done (queue=? AND rowid<?)"));
   bgs_close(pEng);
 }

@@ -273,6 +273,54 @@ TEST(test_storage_unused_attempts_index_is_dropped_at_open) {
   store_free(&s);
 }
 
+/* Delivers the next pending item of queue "q" with a 200. */
+static void deliver_next(bgs_engine *pEng, bgs_time now) {
+  int64_t aId[1], aAt[1];
+  CHECK_EQ_I64(claim_ids(pEng, 1, now, aId, aAt), 1);
+  CHECK_OK(report(pEng, aId[0], aAt[0], 200, NULL, now, NULL, 0));
+}
+
+/* items_state (queue, state) gave way to the partial items_done (schema.c): a store that
+   still has it loses it at the next open, gets items_done, and reads and prunes the same. */
+TEST(test_storage_items_state_gives_way_to_items_done_at_open) {
+  bgs_engine *pEng = engine_with("\"keepDone\":2");
+  host_store s;
+  char *zBefore = NULL, *zAfter = NULL;
+  int i;
+  store_init(&s);
+  CHECK(!has_index(pEng, "items_state"));
+  CHECK(has_index(pEng, "items_done"));
+  /* A store written by an engine that had items_state and no items_done. */
+  CHECK(sqlite3_exec(pEng->db,
+                     "DROP INDEX items_done; CREATE INDEX items_state ON items(queue, state)", NULL,
+                     NULL, NULL) == SQLITE_OK);
+  for (i = 0; i < 6; i++) enqueue_simple(pEng, "a", 1000 + i);
+  for (i = 0; i < 4; i++) deliver_next(pEng, 1100 + i);
+  CHECK_EQ_I64(count_state(pEng, "done", 1200), 2);
+  CHECK_OK(bgs_status(pEng, NULL, 1200, &zBefore));
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK(!has_index(pEng, "items_state"));
+  CHECK(has_index(pEng, "items_done"));
+  CHECK_OK(bgs_status(pEng, NULL, 1200, &zAfter));
+  CHECK_STR(zBefore, zAfter);
+  /* The change is handed over with the next changes, and the prune runs on the new index. */
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK(!has_index(pEng, "items_state"));
+  CHECK(has_index(pEng, "items_done"));
+  for (i = 0; i < 2; i++) deliver_next(pEng, 1300 + i);
+  CHECK_EQ_I64(count_state(pEng, "done", 1400), 2);
+  CHECK_EQ_I64(count_state(pEng, "pending", 1400), 0);
+  CHECK_EQ_I64(items_count(pEng, NULL), 2);
+  bgs_free(zBefore);
+  bgs_free(zAfter);
+  bgs_close(pEng);
+  store_free(&s);
+}
+
 int bgs__image_has_changes(const bgs_image *p); /* image.c */
 
 /* A copy of the stored file's bytes (nSize of them). */
