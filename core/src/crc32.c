@@ -73,8 +73,16 @@ static uint32_t crc_feed(uint32_t c, const unsigned char *p, size_t nData) {
 }
 
 uint32_t bgs_crc32(const void *pData, size_t nData) {
+  const unsigned char *p = pData;
+  uint32_t c = 0xFFFFFFFFu;
   if (!bReady) crc_tables();
-  return crc_feed(0xFFFFFFFFu, pData, nData) ^ 0xFFFFFFFFu;
+  if (nData >= 64 && bgs__crc32_clmul()) {
+    size_t nFold = nData & ~(size_t)15; /* whole 16-byte blocks (crc32_clmul.c) */
+    c = bgs__crc32_clmul_feed(c, p, nFold);
+    p += nFold;
+    nData -= nFold;
+  }
+  return crc_feed(c, p, nData) ^ 0xFFFFFFFFu;
 }
 
 /* a * b mod P, both reflected (bit 31 is x^0). zlib's multmodp takes a bit at a time

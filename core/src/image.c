@@ -9,8 +9,9 @@
  *    taking the changes costs the number of changes, not the size of the file.
  *  - abCrcOk[i] != 0 when aCrc[i] is the CRC-32 of chunk i as it is now (all 4 KiB). A
  *    write updates it from the bytes it changed (bgs__crc32_delta_copy), so the take does not
- *    sum whole chunks; chunks whose CRC is unknown (a short chunk loaded, a truncated
- *    tail) are summed at the take.
+ *    sum whole chunks -- unless the CPU sums whole chunks for less (bgs__crc32_clmul):
+ *    then a write leaves the CRC unknown. Chunks whose CRC is unknown (written so, a
+ *    short chunk loaded, a truncated tail) are summed at the take.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -162,12 +163,15 @@ int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n) {
     if (nPart > n) nPart = n;
     pChunk = image_chunk(p, iChunk);
     if (pChunk == NULL) return BGS_NOMEM;
-    if (p->abCrcOk[iChunk]) {
+    if (p->abCrcOk[iChunk] && !bgs__crc32_clmul()) {
       /* Copies only what changed: most of a page write is the page as it was. */
       p->aCrc[iChunk] ^=
           bgs__crc32_delta_copy(pChunk + iIn, pIn, nPart, BGS_CHUNK_SIZE - iIn - nPart);
     } else {
+      /* With the carry-less multiply the take sums the whole chunk for less than the
+         diff costs (crc32_clmul.c), and once however often it was written since. */
       memcpy(pChunk + iIn, pIn, nPart);
+      p->abCrcOk[iChunk] = 0;
     }
     image_mark(p, iChunk);
     pIn += nPart;

@@ -135,6 +135,15 @@ uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, 
 uint32_t bgs__crc32_delta_copy(unsigned char *pOld, const unsigned char *pNew, size_t n,
                                size_t nAfter);
 
+/* ---- crc32_clmul.c ---- */
+/* 1 when bgs_crc32 folds with the carry-less multiply (x86-64 with PCLMULQDQ): summing a
+   whole chunk then costs less than diffing a write against it (image.c). */
+int bgs__crc32_clmul(void);
+/* Tests: 0 keeps bgs_crc32 and image.c on the table path (what WebAssembly runs). */
+void bgs__crc32_clmul_allow(int bAllow);
+/* The CRC register c (no inversions) after n bytes at p; n a multiple of 16, >= 64. */
+uint32_t bgs__crc32_clmul_feed(uint32_t c, const unsigned char *p, size_t n);
+
 /* ---- vfs_mirror.c ---- */
 int bgs__vfs_register(const char *zName, bgs_image *pImg);
 void bgs__vfs_unregister(const char *zName);
