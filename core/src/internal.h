@@ -45,6 +45,11 @@ struct bgs_engine {
      prepared from. Call sites pass string literals, whose addresses are stable. */
   const char *azSqlKey[BGS__STMT_CACHE];
   sqlite3_stmt *apStmt[BGS__STMT_CACHE];
+  /* The slots handed out since the last commit or rollback (each once): only these can
+     have been left mid-result, so only these are reset there. */
+  unsigned char abHanded[BGS__STMT_CACHE];
+  unsigned short aiHanded[BGS__STMT_CACHE];
+  int nHanded;
   /* The last queue loaded (queue_config.c): every call of a cycle loads its queue, and
      only bgs_queue_configure writes the queues table, which forgets it first. */
   int bQueueKnown;
