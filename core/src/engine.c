@@ -49,6 +49,15 @@ char *bgs__strdup(const char *z) {
   return p;
 }
 
+sqlite3_str *bgs__str_new(sqlite3 *db, int nReserve) {
+  static const char aRoom[BGS__STR_RESERVE_MAX]; /* appended whole: appendchar loops */
+  sqlite3_str *p = sqlite3_str_new(db);
+  if (nReserve > BGS__STR_RESERVE_MAX) nReserve = BGS__STR_RESERVE_MAX;
+  sqlite3_str_append(p, aRoom, nReserve);
+  sqlite3_str_truncate(p, 0);
+  return p;
+}
+
 int bgs__out_text(bgs_engine *pEng, const unsigned char *z, char **pzOut) {
   *pzOut = bgs__strdup(z ? (const char *)z : "null");
   return *pzOut ? BGS_OK : bgs__err(pEng, BGS_NOMEM, "out of memory");

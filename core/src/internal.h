@@ -70,6 +70,10 @@ struct bgs_engine {
 };
 
 /* ---- engine.c: errors, statements, transactions ---- */
+/* sqlite3_str_new with room for nReserve bytes: a builder grows from nothing by a
+   realloc per doubling, four or five for a claim's answer (14 reallocs a cycle). */
+sqlite3_str *bgs__str_new(sqlite3 *db, int nReserve);
+#define BGS__STR_RESERVE_MAX 512
 
 /* Records a formatted detail for rc and returns rc. */
 int bgs__err(bgs_engine *pEng, int rc, const char *zFmt, ...);

@@ -238,7 +238,7 @@ static int decide(bgs_engine *pEng, const Outcome *o, const Item *pItem, bgs_tim
    (dueAt only for a retry, reason null when there is none), built without a statement. */
 static int decision_json(bgs_engine *pEng, int64_t id, int eState, int64_t nDelay, bgs_time now,
                          const char *zReason, char **pzOut) {
-  sqlite3_str *pOut = sqlite3_str_new(NULL);
+  sqlite3_str *pOut = bgs__str_new(NULL, 128);
   char *z;
   int rc;
   sqlite3_str_appendf(pOut, "{\"id\":%lld,\"state\":", (long long)id);

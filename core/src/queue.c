@@ -260,7 +260,7 @@ static int header_name_ok(const char *z, size_t n) {
 static char *headers_plain(const bgs__json_value *pObj) {
   bgs__json_value k, v;
   size_t iPos = 0;
-  sqlite3_str *pOut = sqlite3_str_new(NULL);
+  sqlite3_str *pOut = bgs__str_new(NULL, 256);
   char *z;
   int bFirst = 1;
   sqlite3_str_appendchar(pOut, 1, '{');
@@ -450,7 +450,7 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   sqlite3_reset(pStmt);
   pEng->idNext = rc == BGS_OK ? id + 1 : 0;
   if (rc == BGS_OK) {
-    sqlite3_str *pOut = sqlite3_str_new(pEng->db);
+    sqlite3_str *pOut = bgs__str_new(pEng->db, 128);
     sqlite3_str_appendf(pOut, "{\"id\":%lld,\"key\":", (long long)id);
     bgs__json_append_string(pOut, zKey);
     sqlite3_str_appendchar(pOut, 1, '}');
@@ -738,7 +738,7 @@ static int claim_json(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time n
   if (nMax < 1 || nMax > 10000) {
     return bgs__err(pEng, BGS_INVALID_ARGUMENT, "max must be between 1 and 10000");
   }
-  pOut = sqlite3_str_new(pEng->db);
+  pOut = bgs__str_new(pEng->db, 512);
   sqlite3_str_appendchar(pOut, 1, '[');
   rc = bgs__begin_keep(pEng); /* delivers nothing */
   if (rc == BGS_OK) {
