@@ -147,29 +147,47 @@ static const char *json_value(const char *z, int nDepth, bgs__json_value *pVal) 
   }
 }
 
+/* Whether the key k is the NUL-terminated zName (most keys differ in their first byte). */
+static int key_is(const bgs__json_value *k, const char *zName) {
+  return zName[0] == (k->n ? k->z[0] : 0) && strncmp(zName, k->z, k->n) == 0 &&
+         zName[k->n] == '\0';
+}
+
 int bgs__json_plain_object(const char *zJson, const char *const *azKey, int nKey,
                            bgs__json_value *aVal) {
-  bgs__json_value obj, key;
   const char *z;
-  size_t iPos = 0;
   int i;
   if (zJson == NULL) return 0;
   z = json_ws(zJson);
   if (*z != '{') return 0;
-  z = json_value(z, 0, &obj);
-  if (z == NULL || *json_ws(z) != '\0') return 0;
   for (i = 0; i < nKey; i++) aVal[i].eType = BGS__JSON_ABSENT;
-  for (;;) {
-    bgs__json_value v;
-    if (!bgs__json_member_next(&obj, &iPos, &key, &v)) break;
+  /* One pass: each member is checked as it is read (json_value reads it whole), instead
+     of checking the object first and reading its members again. */
+  z = json_ws(z + 1);
+  while (*z != '}') {
+    bgs__json_value key, v;
+    if (*z != '"') return 0;
+    z = json_value(z, 1, &key);
+    if (z == NULL) return 0;
+    z = json_ws(z);
+    if (*z != ':') return 0;
+    z = json_value(json_ws(z + 1), 1, &v);
+    if (z == NULL) return 0;
     for (i = 0; i < nKey; i++) {
-      if (strlen(azKey[i]) == key.n && memcmp(azKey[i], key.z, key.n) == 0) {
+      if (key_is(&key, azKey[i])) {
         if (aVal[i].eType != BGS__JSON_ABSENT) return 0; /* a repeated field */
         aVal[i] = v;
       }
     }
+    z = json_ws(z);
+    if (*z == ',') {
+      z = json_ws(z + 1);
+      if (*z == '}') return 0; /* a trailing comma */
+    } else if (*z != '}') {
+      return 0;
+    }
   }
-  return 1;
+  return *json_ws(z + 1) == '\0';
 }
 
 int bgs__json_member_next(const bgs__json_value *pObj, size_t *piPos, bgs__json_value *pKey,

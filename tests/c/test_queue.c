@@ -442,3 +442,49 @@ TEST(test_queue_ids_continue_through_rollbacks_prunes_and_reopens) {
   bgs_close(pEng);
   store_free(&s);
 }
+
+/* The plain-object reader (json.c) reads enqueue and outcome objects in one pass. What it
+   accepts must be valid JSON (json_valid()) with the fields where SQLite finds them; what
+   it refuses goes the SQL way, which judges it. */
+TEST(test_queue_plain_reader_accepts_only_valid_objects) {
+  static const char *const azText[] = {
+      "{}", " { } ", "{\"a\":1}", "{\"a\":1,\"b\":\"x\"}",
+      "{ \"a\" : [1, {\"c\": null}] , \"b\":true }",
+      "{\"a\":1,}", "{,\"a\":1}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{\"a\":1}x", "{\"a\":1",
+      "{\"a\":}", "{a:1}", "[1]", "\"a\"", "{\"a\":1,\"a\":2}", "{\"a\":\"\\u0041\"}",
+      "{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":1e5,\"b\":-0.5E-2}", "{\"b\":{\"a\":1}}",
+      "{\"ab\":1,\"b\":2}", "{\"\":1}", "{\"a\":[1,]}", "{\"a\":tru}", "{\"a\":nulls}"};
+  static const int abPlain[] = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                0, 0, 0, 1, 1, 1, 1, 0, 0, 0};
+  static const char *const azKey[] = {"a", "b"};
+  bgs_engine *pEng = engine_new();
+  sqlite3_stmt *pStmt;
+  size_t i;
+  CHECK_EQ_I64(sizeof(azText) / sizeof(azText[0]), sizeof(abPlain) / sizeof(abPlain[0]));
+  CHECK(sqlite3_prepare_v2(pEng->db,
+                           "SELECT json_valid(?1) AND json_type(?1) = 'object',"
+                           " json_extract(?1, '$.a'), json_extract(?1, '$.b')",
+                           -1, &pStmt, NULL) == SQLITE_OK);
+  for (i = 0; i < sizeof(azText) / sizeof(azText[0]); i++) {
+    bgs__json_value aV[2];
+    int bPlain = bgs__json_plain_object(azText[i], azKey, 2, aV), k;
+    if (bPlain != abPlain[i]) fprintf(stderr, "plain reader: %s\n", azText[i]);
+    CHECK_EQ_I64(bPlain, abPlain[i]);
+    if (!bPlain) continue; /* json_extract() fails on the invalid ones */
+    sqlite3_bind_text(pStmt, 1, azText[i], -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(pStmt, 0));
+    for (k = 0; k < 2; k++) {
+      /* A field read as a number or a string is the one json_extract() finds. */
+      int iCol = 1 + k;
+      if (aV[k].eType == BGS__JSON_ABSENT) CHECK(sqlite3_column_type(pStmt, iCol) == SQLITE_NULL);
+      if (aV[k].eType == BGS__JSON_TEXT || aV[k].eType == BGS__JSON_INTEGER) {
+        CHECK((size_t)sqlite3_column_bytes(pStmt, iCol) == aV[k].n);
+        CHECK(memcmp(sqlite3_column_text(pStmt, iCol), aV[k].z, aV[k].n) == 0);
+      }
+    }
+    sqlite3_reset(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  bgs_close(pEng);
+}
