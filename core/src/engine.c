@@ -173,6 +173,7 @@ static void engine_free(bgs_engine *pEng) {
   free(pEng->zInstallId);
   free(pEng->zErr);
   free(pEng->pQueueKnown);
+  free(pEng->aDoneKept);
   free(pEng);
 }
 

@@ -64,6 +64,12 @@ struct bgs_engine {
   char zDoneQueue[72];
   int64_t nDoneKeep;
   int64_t idDoneFloor;
+  /* With bDoneKnown and bDoneWindow: aDoneKept holds those nDoneKeep ids themselves,
+     ascending (aDoneKept[0] == idDoneFloor), so a delivery finds the next floor without
+     a query. Only for keepDone up to BGS__DONE_WINDOW_MAX; the array is owned, reused. */
+  int bDoneWindow;
+  int64_t *aDoneKept;
+  int64_t nDoneKeptAlloc;
   /* The id the next enqueue gives (queue.c, next_id), 0 when not known. Known after an
      insert; every rollback forgets it (the insert may be undone). */
   int64_t idNext;
@@ -263,6 +269,10 @@ int bgs__done_prune(bgs_engine *pEng, const char *zQueue, int64_t iItem);
   " WHERE queue = ?1 AND state = 3 ORDER BY id DESC LIMIT 1 OFFSET ?2"
 /* The fast path (bgs_engine.idDoneFloor known, ?1 queue, ?2 the floor): the next done id
    above the floor, or the newest below it. One step of index items_done each. */
+#define BGS__DONE_WINDOW_MAX 1024
+/* The newest done ids above a threshold (?2), ascending, at most ?3 (the window). */
+#define BGS__DONE_KEPT_SQL                                                              \
+  "SELECT id FROM items WHERE queue = ?1 AND state = 3 AND id > ?2 ORDER BY id LIMIT ?3"
 #define BGS__DONE_ABOVE_SQL "SELECT min(id) FROM items WHERE queue = ?1 AND state = 3 AND id > ?2"
 #define BGS__DONE_BELOW_SQL "SELECT max(id) FROM items WHERE queue = ?1 AND state = 3 AND id < ?2"
 #define BGS__DONE_PRUNE_SQL                                                             \

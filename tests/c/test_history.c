@@ -534,9 +534,64 @@ TEST(test_history_out_of_order_deliveries_prune_as_the_definition_says) {
   store_free(&s);
 }
 
+/* The done items of the store, by SQL (bgs_items lists at most 1000). */
+static int64_t done_count_sql(bgs_engine *pEng, int64_t id) {
+  sqlite3_stmt *pStmt;
+  int64_t n;
+  CHECK(sqlite3_prepare_v2(pEng->db,
+                           "SELECT count(*) FROM items WHERE state = 3 AND (?1 = 0 OR id = ?1)",
+                           -1, &pStmt, NULL) == SQLITE_OK);
+  sqlite3_bind_int64(pStmt, 1, id);
+  CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+  n = sqlite3_column_int64(pStmt, 0);
+  sqlite3_finalize(pStmt);
+  return n;
+}
+
+/* Up to BGS__DONE_WINDOW_MAX kept ids the engine remembers them all (the window); above,
+   only the floor, and each delivery asks the index for the next one. Both, and a switch
+   from one to the other, leave what the definition leaves. */
+TEST(test_history_prune_with_and_without_the_window_of_kept_ids) {
+  enum { N_KEEP = BGS__DONE_WINDOW_MAX + 6 };
+  bgs_engine *pEng = engine_with("\"keepDone\":1030");
+  static int64_t aDone[2 * N_KEEP];
+  int64_t aId[8], aAt[8];
+  int nDone = 0, nKeepDone = N_KEEP, i, k, nRounds = N_KEEP / 5 + 30;
+  bgs_time now = 1000;
+  unsigned uRand = 11;
+  CHECK_EQ_I64(N_KEEP, 1030);
+  for (i = 0; i < nRounds; i++) {
+    for (k = 0; k < 5; k++) enqueue_simple(pEng, "x", now);
+    CHECK_EQ_I64(claim_ids(pEng, 5, now, aId, aAt), 5);
+    for (k = 4; k > 0; k--) { /* delivered in a shuffled order */
+      int j;
+      int64_t t;
+      uRand = uRand * 1103515245u + 12345u;
+      j = (int)((uRand >> 16) % (unsigned)(k + 1));
+      t = aId[k], aId[k] = aId[j], aId[j] = t;
+      t = aAt[k], aAt[k] = aAt[j], aAt[j] = t;
+    }
+    for (k = 0; k < 5; k++) {
+      now++;
+      CHECK_OK(report(pEng, aId[k], aAt[k], 200, NULL, now, NULL, 0));
+      model_deliver(aDone, &nDone, aId[k], nKeepDone, NULL, 0);
+    }
+    if (i == nRounds - 10) {
+      nKeepDone = 4; /* from the floor alone to the window */
+      configure(pEng, "{\"name\":\"q\",\"keepDone\":4}");
+    }
+    CHECK_EQ_I64(done_count_sql(pEng, 0), nDone);
+    if (i >= nRounds - 15) {
+      for (k = 0; k < nDone; k++) CHECK_EQ_I64(done_count_sql(pEng, aDone[k]), 1);
+    }
+  }
+  bgs_close(pEng);
+}
+
 TEST(test_history_fast_prune_steps_are_index_seeks) {
   bgs_engine *pEng = engine_new();
   CHECK(plan_is(pEng, BGS__DONE_ABOVE_SQL, "items_done (queue=? AND rowid>?)"));
   CHECK(plan_is(pEng, BGS__DONE_BELOW_SQL, "items_done (queue=? AND rowid<?)"));
+  CHECK(plan_is(pEng, BGS__DONE_KEPT_SQL, "items_done (queue=? AND rowid>?)"));
   bgs_close(pEng);
 }
