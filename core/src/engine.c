@@ -159,6 +159,7 @@ int bgs__commit(bgs_engine *pEng) {
 int bgs__rollback(bgs_engine *pEng, int rc) {
   pEng->bDoneKnown = 0; /* the prunes it made are undone */
   pEng->idNext = 0;     /* and so may be an insert */
+  pEng->eConflictsOpen = 0; /* and a resolution */
   stmt_reset_busy(pEng);
   if (!sqlite3_get_autocommit(pEng->db)) sqlite3_exec(pEng->db, "ROLLBACK", NULL, NULL, NULL);
   return rc;

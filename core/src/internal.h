@@ -73,7 +73,13 @@ struct bgs_engine {
   /* The id the next enqueue gives (queue.c, next_id), 0 when not known. Known after an
      insert; every rollback forgets it (the insert may be undone). */
   int64_t idNext;
+  /* Whether any conflict record is open (conflict.c, bgs__conflict_delivered): 0 not
+     known, BGS__CONFLICTS_NONE, BGS__CONFLICTS_SOME. Only a new record opens one; it and
+     every rollback (which may undo a resolution) make it SOME or not known. */
+  int eConflictsOpen;
 };
+
+enum { BGS__CONFLICTS_NONE = 1, BGS__CONFLICTS_SOME = 2 };
 
 /* ---- engine.c: errors, statements, transactions ---- */
 /* sqlite3_str_new with room for nReserve bytes: a builder grows from nothing by a

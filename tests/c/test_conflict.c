@@ -687,3 +687,41 @@ TEST(test_conflict_resolved_records_are_bounded_and_open_ones_kept) {
   bgs_free(zList);
   bgs_close(pEng);
 }
+
+/* A late 2xx for the attempt that met a conflict: the request got through after all, so
+   the open record is resolved "delivered" -- also after deliveries that found no open
+   conflict, and after one that resolved the only one (engine.c remembers whether any is
+   open). A rolled-back call leaves the record as it was. */
+TEST(test_conflict_late_success_resolves_the_open_record_as_delivered) {
+  bgs_engine *pEng = conflict_engine("{\"strategy\":\"manual\"}");
+  int64_t aId[1], aAt[1], id;
+  char *zItem, *zOut, *zList;
+  int iRound;
+  /* Deliveries with no conflict anywhere. */
+  enqueue_simple(pEng, "plain", 1000);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 1000, aId, aAt), 1);
+  CHECK_OK(report(pEng, aId[0], aAt[0], 200, NULL, 1000, NULL, 0));
+  for (iRound = 0; iRound < 2; iRound++) {
+    char zPath[8];
+    snprintf(zPath, sizeof(zPath), "%d", iRound + 1);
+    put(pEng, zPath, "PUT", LOCAL, NULL, 1100);
+    zItem = claim_one(pEng, 1200);
+    id = json_int(zItem, "$[0].id");
+    zOut = outcome(pEng, zItem, 412, "\"v2\"", REMOTE, 1300);
+    check_str_at(zOut, "$.state", "conflict");
+    bgs_free(zOut);
+    if (iRound == 1) {
+      /* A refused report (its transaction rolls back) changes nothing. */
+      CHECK_RC(report(pEng, id, json_int(zItem, "$[0].attempt") + 1, 200, NULL, 1350, NULL, 0),
+               BGS_STALE);
+    }
+    CHECK_OK(report(pEng, id, json_int(zItem, "$[0].attempt"), 200, NULL, 1400, NULL, 0));
+    free(zItem);
+    CHECK_OK(bgs_conflicts(pEng, "{}", &zList));
+    CHECK_EQ_I64(json_int(zList, "$[#-1].itemId"), id);
+    check_str_at(zList, "$[#-1].state", "resolved");
+    check_str_at(zList, "$[#-1].resolution", "delivered");
+    bgs_free(zList);
+  }
+  bgs_close(pEng);
+}
