@@ -1,11 +1,12 @@
 /*
  * crc32_clmul.c -- the same CRC-32 as crc32.c, 64 bytes a step with the x86-64
- * carry-less multiply (PCLMULQDQ), where the CPU has it (checked once at run time).
+ * carry-less multiply (PCLMULQDQ), where the CPU has it and AVX (checked once at run
+ * time; AVX's three-operand forms spare a register copy per multiply).
  *
  * Natively every chunk a commit writes was diffed against its old bytes and the change
  * summed through the tables (bgs__crc32_delta_copy): about 2,900 instructions a page
  * write, a sixth of an enqueue -> claim -> complete cycle. Folding a whole 4 KiB chunk
- * costs about 1,400, so with PCLMULQDQ image.c copies what is written and the take sums
+ * costs about 1,250, so with PCLMULQDQ image.c copies what is written and the take sums
  * the chunk whole (once per take, however often the chunk was written since). The
  * algorithm is Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ"
  * (Gopal et al., 2009), with the bit-reflected constants for 0xEDB88320 that zlib's
