@@ -220,7 +220,7 @@ export class BgsyncWorker {
       })();
       this._engine.catch(() => {
         this._engine = null; // a later event tries again
-        this._closeHeadStarts(null);
+        this._closeHeadStarts();
       });
     }
     return this._engine;

@@ -353,16 +353,7 @@ export class Engine {
    * fails, so such a claim waits for durability as usual.
    */
   async claim(queue, max = 1, { early = false } = {}) {
-    let items;
-    const durable = this._mutate((eng) => {
-      items = this.binding.claim(eng, queue, max, this.now());
-      return items;
-    });
-    const mustWait = !early || items === undefined || items.some((i) => this._undurable.has(i.id));
-    if (mustWait) items = await durable;
-    else durable.catch(() => {}); // a failed flush rejects the calls that wait on it and reloads
-    await this._fetchExternalBodies(items);
-    return items;
+    return this._lease((eng) => this.binding.claim(eng, queue, max, this.now()), early);
   }
 
   /**
@@ -370,14 +361,22 @@ export class Engine {
    * HeadStart.js): the item, or null. Like claim's `early`: its request is under way.
    */
   async claimItem(queue, id) {
+    const [item] = await this._lease((eng) => this.binding.claimItem(eng, queue, id, this.now()), true);
+    return item ?? null;
+  }
+
+  /** A claim's leases (`lease(eng)` gives the items), resolved as `claim` describes. */
+  async _lease(lease, early) {
     let items;
     const durable = this._mutate((eng) => {
-      items = this.binding.claimItem(eng, queue, id, this.now());
+      items = lease(eng);
       return items;
     });
-    if (items === undefined) items = await durable;
-    else durable.catch(() => {});
-    return items[0] ?? null;
+    const mustWait = !early || items === undefined || items.some((i) => this._undurable.has(i.id));
+    if (mustWait) items = await durable;
+    else durable.catch(() => {}); // a failed flush rejects the calls that wait on it and reloads
+    await this._fetchExternalBodies(items);
+    return items;
   }
 
   /** Tracks items changed by enqueues whose flush has not finished (see claim's `early`). */

@@ -726,7 +726,7 @@ int bgs__claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time no
   return claim_items(pEng, zQueue, nMax, now, pOut, aIdOut, pn, 0);
 }
 
-/* bgs_claim, and bgs_claim_item with idOnly > 0. */
+/* bgs_claim (idOnly 0), and bgs_claim_item (idOnly: its id, -1 for one that is not). */
 static int claim_json(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now,
                       int64_t idOnly, char **pzOut) {
   sqlite3_str *pOut;
@@ -738,6 +738,7 @@ static int claim_json(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time n
   if (nMax < 1 || nMax > 10000) {
     return bgs__err(pEng, BGS_INVALID_ARGUMENT, "max must be between 1 and 10000");
   }
+  if (idOnly < 0) return bgs__err(pEng, BGS_INVALID_ARGUMENT, "id must be a positive integer");
   pOut = bgs__str_new(pEng->db, 512);
   sqlite3_str_appendchar(pOut, 1, '[');
   rc = bgs__begin_keep(pEng); /* delivers nothing */
@@ -761,13 +762,7 @@ int bgs_claim(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time now, char
 
 int bgs_claim_item(bgs_engine *pEng, const char *zQueue, int64_t id, bgs_time now,
                    char **pzOut) {
-  if (id < 1) {
-    if (pEng == NULL || pzOut == NULL) return BGS_MISUSE;
-    *pzOut = NULL;
-    bgs__enter(pEng, now);
-    return bgs__err(pEng, BGS_INVALID_ARGUMENT, "id must be a positive integer");
-  }
-  return claim_json(pEng, zQueue, 1, now, id, pzOut);
+  return claim_json(pEng, zQueue, 1, now, id < 1 ? -1 : id, pzOut);
 }
 
 int bgs_body(bgs_engine *pEng, int64_t id, unsigned char **ppBody, size_t *pnBody) {

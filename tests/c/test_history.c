@@ -472,6 +472,19 @@ static void model_deliver(int64_t *aDone, int *pn, int64_t x, int nKeepDone, con
   *pn = n;
 }
 
+/* Shuffles the n claimed (id, attempt) pairs in place, from the caller's seed. */
+static void shuffle_claims(int64_t *aId, int64_t *aAt, int n, unsigned *puRand) {
+  int k;
+  for (k = n - 1; k > 0; k--) {
+    int j;
+    int64_t t;
+    *puRand = *puRand * 1103515245u + 12345u;
+    j = (int)((*puRand >> 16) % (unsigned)(k + 1));
+    t = aId[k], aId[k] = aId[j], aId[j] = t;
+    t = aAt[k], aAt[k] = aAt[j], aAt[j] = t;
+  }
+}
+
 /* The engine remembers where the newest keepDone begin (bgs__done_prune's fast path);
    deliveries out of order (a late 2xx for an older attempt, a long request finishing after
    newer ones), items kept by a conflict record, a refused stale report (rolled back), a
@@ -492,14 +505,7 @@ TEST(test_history_out_of_order_deliveries_prune_as_the_definition_says) {
     CHECK_EQ_I64(n, 5);
     /* Deliver the five in a shuffled order; every seventh round one waits for the next
        round (it finishes after newer ones: below the floor). */
-    for (k = n - 1; k > 0; k--) {
-      int j;
-      int64_t t;
-      uRand = uRand * 1103515245u + 12345u;
-      j = (int)((uRand >> 16) % (unsigned)(k + 1));
-      t = aId[k], aId[k] = aId[j], aId[j] = t;
-      t = aAt[k], aAt[k] = aAt[j], aAt[j] = t;
-    }
+    shuffle_claims(aId, aAt, n, &uRand);
     for (k = 0; k < n; k++) {
       char zState[32];
       now++;
@@ -563,14 +569,7 @@ TEST(test_history_prune_with_and_without_the_window_of_kept_ids) {
   for (i = 0; i < nRounds; i++) {
     for (k = 0; k < 5; k++) enqueue_simple(pEng, "x", now);
     CHECK_EQ_I64(claim_ids(pEng, 5, now, aId, aAt), 5);
-    for (k = 4; k > 0; k--) { /* delivered in a shuffled order */
-      int j;
-      int64_t t;
-      uRand = uRand * 1103515245u + 12345u;
-      j = (int)((uRand >> 16) % (unsigned)(k + 1));
-      t = aId[k], aId[k] = aId[j], aId[j] = t;
-      t = aAt[k], aAt[k] = aAt[j], aAt[j] = t;
-    }
+    shuffle_claims(aId, aAt, 5, &uRand); /* delivered in a shuffled order */
     for (k = 0; k < 5; k++) {
       now++;
       CHECK_OK(report(pEng, aId[k], aAt[k], 200, NULL, now, NULL, 0));
