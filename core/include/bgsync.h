@@ -140,6 +140,22 @@ void bgs_free(void *p);
  */
 int bgs_changes_take(bgs_engine *pEng, unsigned char **ppBuf /* OUT */, size_t *pnBuf /* OUT */);
 
+/* One changed chunk, in the engine's own memory (bgs_changes_view). */
+typedef struct bgs_chunk_view {
+  uint32_t iChunk;            /* its bytes are the file's from iChunk * BGS_CHUNK_SIZE */
+  uint32_t uCrc;              /* bgs_crc32 of its BGS_CHUNK_SIZE bytes */
+  const unsigned char *pData; /* BGS_CHUNK_SIZE bytes, zero past the end of the file */
+} bgs_chunk_view;
+
+/*
+ * The same changes as bgs_changes_take, without copying them: *paView lists *pnView
+ * chunks (in the order bgs_changes_take gives them) and *pnSize is the file size. They
+ * count as taken. The list and the bytes belong to the engine and hold until the next
+ * call on it (any call may change or free them): the host writes or copies them first.
+ */
+int bgs_changes_view(bgs_engine *pEng, const bgs_chunk_view **paView /* OUT */,
+                     uint32_t *pnView /* OUT */, int64_t *pnSize /* OUT */);
+
 /*
  * Declares or updates a queue. zJson:
  *   {"name": "outbox",                       (required, 1..64 chars)

@@ -124,12 +124,14 @@ static int stmt_run(bgs_engine *pEng, const char *zSql) {
 }
 
 int bgs__begin(bgs_engine *pEng) {
+  bgs__image_commit(pEng->pImg); /* nothing else commits; a no-op but for safety */
   pEng->bDoneKnown = 0;
   pEng->bDoneTx = 0;
   return stmt_run(pEng, "BEGIN IMMEDIATE");
 }
 
 int bgs__begin_keep(bgs_engine *pEng) {
+  bgs__image_commit(pEng->pImg);
   pEng->bDoneTx = 1;
   return stmt_run(pEng, "BEGIN IMMEDIATE");
 }
@@ -152,7 +154,8 @@ int bgs__commit(bgs_engine *pEng) {
   int rc;
   stmt_reset_busy(pEng);
   rc = stmt_run(pEng, "COMMIT");
-  if (rc != BGS_OK) bgs__rollback(pEng, rc);
+  if (rc != BGS_OK) return bgs__rollback(pEng, rc);
+  bgs__image_commit(pEng->pImg);
   return rc;
 }
 
@@ -162,6 +165,9 @@ int bgs__rollback(bgs_engine *pEng, int rc) {
   pEng->eConflictsOpen = 0; /* and a resolution */
   stmt_reset_busy(pEng);
   if (!sqlite3_get_autocommit(pEng->db)) sqlite3_exec(pEng->db, "ROLLBACK", NULL, NULL, NULL);
+  /* Without a journal SQLite undoes only its page cache (and drops it, to read the pages
+     again): what it wrote to the image goes back here. */
+  bgs__image_rollback(pEng->pImg);
   return rc;
 }
 
@@ -219,10 +225,11 @@ int bgs_open(bgs_image *pImg, const bgs_config *pCfg, bgs_time now, bgs_engine *
      re-parses per claim/complete cycle, a fifth of its time). Every hot query is an
      index range whatever the values (schema.c). */
   sqlite3_db_config(pEng->db, SQLITE_DBCONFIG_ENABLE_QPSG, 1, (int *)NULL);
-  /* The journal never leaves memory (the VFS keeps it, vfs_mirror.c): the host only ever
-     stores committed states. */
+  /* No journal: the image keeps the pages as they were at the last commit and puts them
+     back on a rollback (image.c, bgs__rollback); the host only ever stores committed
+     states. */
   rc = bgs__exec(pEng,
-                 "PRAGMA page_size=4096; PRAGMA journal_mode=TRUNCATE; PRAGMA synchronous=OFF;"
+                 "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
                  "PRAGMA temp_store=MEMORY; PRAGMA locking_mode=EXCLUSIVE;");
   if (rc == BGS_OK) rc = bgs__schema_ensure(pEng, now, pCfg ? pCfg->zInstallId : NULL);
   if (rc != BGS_OK) {
@@ -250,4 +257,11 @@ int bgs_changes_take(bgs_engine *pEng, unsigned char **ppBuf, size_t *pnBuf) {
   *ppBuf = NULL;
   *pnBuf = 0;
   return bgs__image_take(pEng->pImg, ppBuf, pnBuf);
+}
+
+int bgs_changes_view(bgs_engine *pEng, const bgs_chunk_view **paView, uint32_t *pnView,
+                     int64_t *pnSize) {
+  if (pEng == NULL || paView == NULL || pnView == NULL || pnSize == NULL) return BGS_MISUSE;
+  *pnSize = bgs__image_size(pEng->pImg);
+  return bgs__image_view(pEng->pImg, paView, pnView);
 }

@@ -144,8 +144,15 @@ int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId);
 int64_t bgs__image_size(const bgs_image *p);
 void bgs__image_read(const bgs_image *p, int64_t iOff, void *pBuf, size_t n);
 int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n);
-void bgs__image_truncate(bgs_image *p, int64_t nSize);
+int bgs__image_truncate(bgs_image *p, int64_t nSize);
+/* Commit points: the image as it is now is what a rollback returns to (the undo log is
+   dropped), or the image returns to the last commit point. */
+void bgs__image_commit(bgs_image *p);
+void bgs__image_rollback(bgs_image *p);
+/* Tests: the n-th chunk buffer the image asks for from now on fails (0: none). */
+void bgs__image_fail_alloc(bgs_image *p, int n);
 int bgs__image_take(bgs_image *p, unsigned char **ppBuf, size_t *pnBuf);
+int bgs__image_view(bgs_image *p, const bgs_chunk_view **paView, uint32_t *pnView);
 
 /* ---- crc32.c ---- */
 /* What to xor into the CRC-32 of a message after its n bytes pOld, followed by nAfter

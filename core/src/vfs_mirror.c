@@ -7,11 +7,11 @@
  * SQLite can touch no file, clock or random source but what is here.
  *  - Only registered names open as databases (the engine registers its image before
  *    sqlite3_open); temp files stay in SQLite's memory.
- *  - The rollback journal (journal_mode=TRUNCATE) is a buffer of the open file that
- *    lives as long as the connection: SQLite's own memory journal (journal_mode=MEMORY)
- *    allocated a 1 KiB chunk per kilobyte journaled and freed them all at every commit,
- *    a tenth of an enqueue -> claim -> complete cycle. It never outlives the engine and
- *    is never stored, so no journal is ever "hot": xAccess says journals do not exist.
+ *  - There is no rollback journal (journal_mode=OFF): the image keeps what a journal
+ *    would (image.c), and the engine returns it to its last commit when SQLite rolls a
+ *    transaction back (engine.c). A journal copied every page a transaction changed
+ *    before changing it, 4 KiB each, a tenth of an enqueue -> claim -> complete cycle.
+ *    A journal asked for anyway cannot be opened.
  *  - Durability is the host's job: it writes the changed chunks atomically after a call
  *    has committed, so xSync has nothing to do and a torn image can never be stored.
  *  - The clock SQLite sees is the engine's injected `now` (bgs__vfs_set_now).
@@ -25,14 +25,7 @@
 typedef struct MirrorFile {
   sqlite3_file base; /* must be first: SQLite casts */
   bgs_image *pImg;   /* the database: borrowed from the registry; the engine owns it */
-  /* The journal (pImg NULL): aJrnl holds nJrnl bytes of nJrnlAlloc, owned. */
-  unsigned char *aJrnl;
-  int64_t nJrnl, nJrnlAlloc;
 } MirrorFile;
-
-/* Journal space kept over a commit's truncate: a cycle's transactions journal a few
-   pages; a larger buffer (a big transaction's) is given back. */
-#define BGS__JOURNAL_KEEP (256 * 1024)
 
 typedef struct MirrorName {
   char *zName;
@@ -96,13 +89,6 @@ static int mirrorFileControl(sqlite3_file *, int op, void *pArg);
 static int mirrorSectorSize(sqlite3_file *);
 static int mirrorDeviceCharacteristics(sqlite3_file *);
 
-/* Forward declarations: journal methods (the rest are shared with the database). */
-static int journalClose(sqlite3_file *);
-static int journalRead(sqlite3_file *, void *, int iAmt, sqlite3_int64 iOfst);
-static int journalWrite(sqlite3_file *, const void *, int iAmt, sqlite3_int64 iOfst);
-static int journalTruncate(sqlite3_file *, sqlite3_int64 size);
-static int journalFileSize(sqlite3_file *, sqlite3_int64 *pSize);
-
 /* Forward declarations: VFS methods. */
 static int mirrorOpen(sqlite3_vfs *, sqlite3_filename zName, sqlite3_file *, int flags, int *pOutFlags);
 static int mirrorDelete(sqlite3_vfs *, const char *zName, int syncDir);
@@ -131,23 +117,6 @@ static const sqlite3_io_methods mirror_io_methods = {
     0, 0, 0, 0, 0, 0             /* xShm*, xFetch, xUnfetch: not provided */
 };
 
-static const sqlite3_io_methods journal_io_methods = {
-    1,                           /* iVersion */
-    journalClose,                /* xClose: frees the buffer */
-    journalRead,                 /* xRead: zero-fills past the end */
-    journalWrite,                /* xWrite: grows the buffer */
-    journalTruncate,             /* xTruncate: at every commit (journal_mode=TRUNCATE) */
-    mirrorSync,                  /* xSync: no-op */
-    journalFileSize,             /* xFileSize */
-    mirrorLock,                  /* xLock */
-    mirrorLock,                  /* xUnlock */
-    mirrorCheckReservedLock,     /* xCheckReservedLock */
-    mirrorFileControl,           /* xFileControl */
-    mirrorSectorSize,            /* xSectorSize */
-    mirrorDeviceCharacteristics, /* xDeviceCharacteristics */
-    0, 0, 0, 0, 0, 0             /* xShm*, xFetch, xUnfetch: not provided */
-};
-
 static sqlite3_vfs mirror_vfs = {
     2,                      /* iVersion */
     sizeof(MirrorFile),     /* szOsFile */
@@ -155,8 +124,8 @@ static sqlite3_vfs mirror_vfs = {
     0,                      /* pNext */
     "bgs-mirror",           /* zName */
     0,                      /* pAppData */
-    mirrorOpen,             /* xOpen: registered images and their journals */
-    mirrorDelete,           /* xDelete: a journal ends with its file */
+    mirrorOpen,             /* xOpen: registered images only */
+    mirrorDelete,           /* xDelete: nothing to delete */
     mirrorAccess,           /* xAccess: registered names exist, nothing else */
     mirrorFullPathname,     /* xFullPathname: names are already absolute */
     0, 0, 0, 0,             /* xDlOpen, xDlError, xDlSym, xDlClose: no extensions */
@@ -192,8 +161,8 @@ static int mirrorWrite(sqlite3_file *pFile, const void *pBuf, int iAmt, sqlite3_
 }
 
 static int mirrorTruncate(sqlite3_file *pFile, sqlite3_int64 size) {
-  bgs__image_truncate(((MirrorFile *)pFile)->pImg, size);
-  return SQLITE_OK;
+  int rc = bgs__image_truncate(((MirrorFile *)pFile)->pImg, size);
+  return rc == BGS_OK ? SQLITE_OK : SQLITE_IOERR_NOMEM;
 }
 
 static int mirrorSync(sqlite3_file *pFile, int flags) {
@@ -237,68 +206,12 @@ static int mirrorDeviceCharacteristics(sqlite3_file *pFile) {
          SQLITE_IOCAP_POWERSAFE_OVERWRITE;
 }
 
-static int journalClose(sqlite3_file *pFile) {
-  MirrorFile *p = (MirrorFile *)pFile;
-  free(p->aJrnl);
-  p->aJrnl = NULL;
-  p->nJrnl = p->nJrnlAlloc = 0;
-  return SQLITE_OK;
-}
-
-static int journalRead(sqlite3_file *pFile, void *pBuf, int iAmt, sqlite3_int64 iOfst) {
-  MirrorFile *p = (MirrorFile *)pFile;
-  if (iOfst + iAmt > p->nJrnl) {
-    int64_t nHave = p->nJrnl > iOfst ? p->nJrnl - iOfst : 0;
-    memset(pBuf, 0, (size_t)iAmt);
-    if (nHave > 0) memcpy(pBuf, p->aJrnl + iOfst, (size_t)nHave);
-    return SQLITE_IOERR_SHORT_READ;
-  }
-  memcpy(pBuf, p->aJrnl + iOfst, (size_t)iAmt);
-  return SQLITE_OK;
-}
-
-static int journalWrite(sqlite3_file *pFile, const void *pBuf, int iAmt, sqlite3_int64 iOfst) {
-  MirrorFile *p = (MirrorFile *)pFile;
-  int64_t iEnd = iOfst + iAmt;
-  if (iEnd > p->nJrnlAlloc) {
-    int64_t nNew = p->nJrnlAlloc ? p->nJrnlAlloc : 64 * 1024;
-    unsigned char *aNew;
-    while (nNew < iEnd) nNew *= 2;
-    aNew = realloc(p->aJrnl, (size_t)nNew);
-    if (aNew == NULL) return SQLITE_IOERR_NOMEM;
-    p->aJrnl = aNew;
-    p->nJrnlAlloc = nNew;
-  }
-  /* A write past the end leaves no stale bytes in the gap. */
-  if (iOfst > p->nJrnl) memset(p->aJrnl + p->nJrnl, 0, (size_t)(iOfst - p->nJrnl));
-  memcpy(p->aJrnl + iOfst, pBuf, (size_t)iAmt);
-  if (iEnd > p->nJrnl) p->nJrnl = iEnd;
-  return SQLITE_OK;
-}
-
-static int journalTruncate(sqlite3_file *pFile, sqlite3_int64 size) {
-  MirrorFile *p = (MirrorFile *)pFile;
-  if (size < p->nJrnl) p->nJrnl = size;
-  if (p->nJrnl == 0 && p->nJrnlAlloc > BGS__JOURNAL_KEEP) journalClose(pFile);
-  return SQLITE_OK;
-}
-
-static int journalFileSize(sqlite3_file *pFile, sqlite3_int64 *pSize) {
-  *pSize = ((MirrorFile *)pFile)->nJrnl;
-  return SQLITE_OK;
-}
-
 static int mirrorOpen(sqlite3_vfs *pVfs, sqlite3_filename zName, sqlite3_file *pFile,
                       int flags, int *pOutFlags) {
   MirrorFile *p = (MirrorFile *)pFile;
   bgs_image *pImg = (flags & SQLITE_OPEN_MAIN_DB) ? mirror_lookup(zName) : NULL;
   (void)pVfs;
   memset(p, 0, sizeof(*p));
-  if (flags & SQLITE_OPEN_MAIN_JOURNAL) {
-    p->base.pMethods = &journal_io_methods;
-    if (pOutFlags) *pOutFlags = flags;
-    return SQLITE_OK;
-  }
   if (pImg == NULL) return SQLITE_CANTOPEN;
   p->base.pMethods = &mirror_io_methods;
   p->pImg = pImg;

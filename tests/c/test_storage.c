@@ -386,9 +386,10 @@ static unsigned char *store_bytes(const host_store *p) {
 }
 
 /* The rollback journal lives in the VFS (vfs_mirror.c). A transaction larger than the
-   page cache writes pages into the image before it ends; its rollback must play the
-   journal back so that the image, and so what the host is handed, is the state before,
-   byte for byte. A transaction after it (the journal truncated and reused) commits. */
+   page cache writes pages into the image before it ends; its rollback must put the
+   image back (there is no journal: image.c keeps the old chunks) so that the image, and
+   so what the host is handed, is the state before, byte for byte. A transaction after
+   it commits. */
 TEST(test_storage_rollback_of_a_spilled_transaction_restores_the_image) {
   bgs_engine *pEng = engine_new();
   host_store s;
@@ -424,7 +425,7 @@ TEST(test_storage_rollback_of_a_spilled_transaction_restores_the_image) {
   CHECK_EQ_I64(s.nSize, nSizeBefore);
   CHECK(memcmp(aBefore, aAfter, (size_t)nSizeBefore) == 0);
   free(aAfter);
-  /* The next call commits through the same journal, and the store reopens with it. */
+  /* The next call commits, and the store reopens with it. */
   enqueue_simple(pEng, "after", 2000);
   store_flush(pEng, &s);
   bgs_close(pEng);
@@ -433,4 +434,110 @@ TEST(test_storage_rollback_of_a_spilled_transaction_restores_the_image) {
   bgs_close(pEng);
   free(aBefore);
   store_free(&s);
+}
+
+/* The engine runs without a rollback journal (the image keeps the old chunks instead):
+   SQLite is told so, and a journal it asked for could not be opened. */
+TEST(test_storage_runs_without_a_journal) {
+  bgs_engine *pEng = engine_new();
+  sqlite3_stmt *pStmt = bgs__stmt(pEng, "PRAGMA journal_mode");
+  CHECK(pStmt != NULL);
+  CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+  CHECK(strcmp((const char *)sqlite3_column_text(pStmt, 0), "off") == 0);
+  sqlite3_reset(pStmt);
+  bgs_close(pEng);
+}
+
+/* A commit that runs out of memory halfway through writing its pages into the image
+   fails as a typed error, and the image is what it was before the call, byte for byte:
+   the host is handed no half-written pages, the engine goes on, and the store reopens
+   with exactly the calls that succeeded. */
+TEST(test_storage_commit_failing_midway_leaves_the_image_as_it_was) {
+  bgs_engine *pEng = engine_new();
+  host_store s;
+  unsigned char *aBefore, *aAfter;
+  int64_t nSizeBefore;
+  static char zBody[20000];
+  char *zOut = NULL;
+  int i, k, rc;
+  store_init(&s);
+  for (i = 0; i < 20; i++) enqueue_simple(pEng, "item", 1000 + i);
+  store_flush(pEng, &s);
+  aBefore = store_bytes(&s);
+  nSizeBefore = s.nSize;
+  memset(zBody, 'b', sizeof(zBody));
+  /* The k-th buffer of the commit fails, for the first few k (the body alone takes five
+     chunks): each time nothing of the call is left. */
+  for (k = 1; k <= 4; k++) {
+    bgs__image_fail_alloc(pEng->pImg, k);
+    rc = bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://api.test/big\"}",
+                     zBody, sizeof(zBody), 3000, &zOut);
+    CHECK(rc == BGS_STORAGE || rc == BGS_NOMEM);
+    CHECK(zOut == NULL);
+    bgs__image_fail_alloc(pEng->pImg, 0);
+    store_flush(pEng, &s);
+    aAfter = store_bytes(&s);
+    CHECK_EQ_I64(s.nSize, nSizeBefore);
+    CHECK(memcmp(aBefore, aAfter, (size_t)nSizeBefore) == 0);
+    free(aAfter);
+    CHECK_EQ_I64(items_count(pEng, NULL), 20);
+  }
+  /* The engine goes on: the same call now commits, and the store reopens with it. */
+  CHECK_OK(bgs_enqueue(pEng, "{\"queue\":\"q\",\"method\":\"POST\",\"url\":\"https://api.test/big\"}",
+                       zBody, sizeof(zBody), 3000, &zOut));
+  bgs_free(zOut);
+  store_flush(pEng, &s);
+  bgs_close(pEng);
+  pEng = engine_reopen(&s);
+  CHECK_EQ_I64(items_count(pEng, NULL), 21);
+  bgs_close(pEng);
+  free(aBefore);
+  store_free(&s);
+}
+
+static uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* bgs_changes_view hands over what bgs_changes_take does (the same chunks, checksums and
+   size), in place: two engines given the same calls, one taking copies, one viewing. */
+TEST(test_storage_views_hand_over_what_take_copies) {
+  bgs_engine *pTake = engine_new(), *pView = engine_new();
+  int round, i;
+  for (round = 0; round < 30; round++) {
+    unsigned char *pBuf;
+    size_t nBuf;
+    const bgs_chunk_view *aView;
+    uint32_t nView;
+    int64_t nSize;
+    double rSize;
+    for (i = 0; i <= round % 4; i++) {
+      enqueue_simple(pTake, round % 3 ? "small" : "other", 1000 + round);
+      enqueue_simple(pView, round % 3 ? "small" : "other", 1000 + round);
+    }
+    CHECK_OK(bgs_changes_take(pTake, &pBuf, &nBuf));
+    CHECK_OK(bgs_changes_view(pView, &aView, &nView, &nSize));
+    memcpy(&rSize, pBuf + 8, 8);
+    CHECK_EQ_I64(nSize, (int64_t)rSize);
+    CHECK_EQ_I64(nView, le32(pBuf + 4));
+    for (i = 0; i < (int)nView; i++) {
+      CHECK_EQ_I64(aView[i].iChunk, le32(pBuf + 16 + i * 8));
+      CHECK_EQ_I64(aView[i].uCrc, le32(pBuf + 16 + i * 8 + 4));
+      CHECK(bgs_crc32(aView[i].pData, BGS_CHUNK_SIZE) == aView[i].uCrc);
+      CHECK(memcmp(aView[i].pData, pBuf + 16 + (size_t)nView * 8 + (size_t)i * BGS_CHUNK_SIZE,
+                   BGS_CHUNK_SIZE) == 0);
+    }
+    bgs_free(pBuf);
+    /* Taken: nothing is left for the next view. */
+    CHECK_OK(bgs_changes_view(pView, &aView, &nView, &nSize));
+    CHECK_EQ_I64(nView, 0);
+  }
+  {
+    const bgs_chunk_view *aView0;
+    uint32_t nView0;
+    int64_t nSize0;
+    CHECK_RC(bgs_changes_view(NULL, &aView0, &nView0, &nSize0), BGS_MISUSE);
+  }
+  bgs_close(pTake);
+  bgs_close(pView);
 }

@@ -9,9 +9,12 @@
  *
  * Invariants (a violation aborts):
  *  - the image reads exactly what a plain byte array (the model file) holds;
+ *  - a rollback returns the image to its last commit point (bgs__image_commit, or the
+ *    load): the model keeps the file as it was then;
  *  - a take followed by a reload reproduces the file: an image loaded from the durable
  *    copy reads byte for byte what the live image reads, and the same size;
- *  - a take's buffer is well formed (header, sizes, each chunk once, each CRC right);
+ *  - a take's buffer is well formed (header, sizes, each chunk once, each CRC right), and
+ *    a view (bgs__image_view, every other take) lists the same, in place;
  *  - a damaged chunk is always detected: one flipped bit, a wrong CRC or an oversized
  *    chunk makes bgs_image_load return BGS_CORRUPT;
  *  - mode "engine": a real engine over the image (enqueue/claim/outcome with takes in
@@ -173,19 +176,44 @@ static void check_damage(const Durable *d, Prog *g) {
 }
 
 static unsigned char g_aModel[MAX_FILE * 2];
+static unsigned char g_aCommitted[MAX_FILE * 2]; /* the model file at the last commit point */
+
+/* A take as bgs__image_view hands it over, copied into bgs__image_take's layout. */
+static int take_by_view(bgs_image *pImg, unsigned char **ppBuf, size_t *pnBuf) {
+  const bgs_chunk_view *aView;
+  uint32_t n, i;
+  double rSize = (double)bgs__image_size(pImg);
+  unsigned char *pBuf;
+  int rc = bgs__image_view(pImg, &aView, &n);
+  if (rc != BGS_OK) return rc;
+  pBuf = malloc(16 + (size_t)n * (8 + CHUNK));
+  if (pBuf == NULL) abort();
+  memcpy(pBuf, &(uint32_t){CHUNK}, 4); /* little-endian hosts only, as the engine */
+  memcpy(pBuf + 4, &n, 4);
+  memcpy(pBuf + 8, &rSize, 8);
+  for (i = 0; i < n; i++) {
+    memcpy(pBuf + 16 + i * 8, &aView[i].iChunk, 4);
+    memcpy(pBuf + 16 + i * 8 + 4, &aView[i].uCrc, 4);
+    memcpy(pBuf + 16 + (size_t)n * 8 + (size_t)i * CHUNK, aView[i].pData, CHUNK);
+  }
+  *ppBuf = pBuf;
+  *pnBuf = 16 + (size_t)n * (8 + CHUNK);
+  return BGS_OK;
+}
 
 static void run_image(Prog *g) {
   Durable d;
   bgs_image *pImg = NULL;
-  int64_t nModel = 0;
-  int nOps = 0;
+  int64_t nModel = 0, nCommitted = 0;
+  int nOps = 0, nTakes = 0;
   memset(&d, 0, sizeof(d));
   memset(g_aModel, 0, sizeof(g_aModel));
+  memset(g_aCommitted, 0, sizeof(g_aCommitted));
   if (bgs_image_new(&pImg) != BGS_OK) abort();
   for (;;) {
     int op = next(g);
     if (op < 0 || nOps++ > 64) break;
-    switch (op % 6) {
+    switch (op % 8) {
       case 0:
       case 1: { /* write: offset (chunk + in-chunk), length, byte */
         int64_t iOff = (int64_t)(next_or(g, 0) % MAX_CHUNKS) * CHUNK;
@@ -205,7 +233,7 @@ static void run_image(Prog *g) {
       case 2: { /* truncate (a shrink; a larger size is a no-op, as the VFS defines) */
         int64_t nNew = (int64_t)(next_or(g, 0) % (MAX_CHUNKS + 1)) * CHUNK;
         if (op & 0x80) nNew += next_or(g, 0) * 16;
-        bgs__image_truncate(pImg, nNew);
+        if (bgs__image_truncate(pImg, nNew) != BGS_OK) fail("truncate", (long long)nNew, 0);
         if (nNew < nModel) {
           memset(g_aModel + nNew, 0, (size_t)(nModel - nNew));
           nModel = nNew;
@@ -215,7 +243,8 @@ static void run_image(Prog *g) {
       case 3: { /* take: the host writes the changes durably */
         unsigned char *pBuf = NULL;
         size_t nBuf = 0;
-        if (bgs__image_take(pImg, &pBuf, &nBuf) != BGS_OK) fail("take", 0, 0);
+        int rc = nTakes++ % 2 ? take_by_view(pImg, &pBuf, &nBuf) : bgs__image_take(pImg, &pBuf, &nBuf);
+        if (rc != BGS_OK) fail("take", 0, 0);
         durable_apply(&d, pBuf, nBuf);
         free(pBuf);
         if (bgs__image_has_changes(pImg)) fail("changes left after a take", 0, 0);
@@ -233,13 +262,25 @@ static void run_image(Prog *g) {
         nModel = d.nSize;
         memset(g_aModel, 0, sizeof(g_aModel));
         bgs__image_read(pImg, 0, g_aModel, (size_t)nModel);
+        memcpy(g_aCommitted, g_aModel, sizeof(g_aModel));
+        nCommitted = nModel;
+        break;
+      case 5: /* a commit point (a transaction ended) */
+        bgs__image_commit(pImg);
+        memcpy(g_aCommitted, g_aModel, (size_t)(nModel > nCommitted ? nModel : nCommitted));
+        nCommitted = nModel;
+        break;
+      case 6: /* a rollback to the last commit point */
+        bgs__image_rollback(pImg);
+        memcpy(g_aModel, g_aCommitted, (size_t)(nModel > nCommitted ? nModel : nCommitted));
+        nModel = nCommitted;
         break;
       default:
         check_damage(&d, g);
         break;
     }
     /* Writes are checked by the next full comparison (each op is cheap; a check is not). */
-    if (op % 6 >= 2 || g->n == 0) check_same(pImg, g_aModel, nModel, "the image differs from the model file");
+    if (op % 8 >= 2 || g->n == 0) check_same(pImg, g_aModel, nModel, "the image differs from the model file");
   }
   check_same(pImg, g_aModel, nModel, "the image differs from the model file at the end");
   bgs_image_free(pImg);
