@@ -9,6 +9,7 @@
 import { BgsyncError } from '../web/BgsyncError.js';
 
 const PTR = 4; // wasm32 pointer size
+const CHUNK_SIZE = 4096; // BGS_CHUNK_SIZE (bgsync.h)
 
 export class EngineBinding {
   /** @param {object} module  the instantiated engine module (engineInstance.js) */
@@ -153,19 +154,23 @@ export class EngineBinding {
   /** The chunks changed since the last take: {size, chunks: [{index, crc, data}]}. */
   takeChanges(eng) {
     const m = this.m;
-    const pp = this._outs(2);
+    // [view list, count, size (f64)]
+    const pp = this._outs(4);
     try {
-      const rc = m._bgs_changes_take(eng, pp, pp + PTR);
+      const rc = m._bgs_wasm_changes_view(eng, pp, pp + PTR, pp + 2 * PTR);
       if (rc !== 0) throw this._fail(rc, eng);
-      const p = m.HEAPU32[pp >> 2];
-      const n = m.HEAPU32[(pp >> 2) + 1];
-      try {
-        // Copy at once: a later call may grow memory and detach this view.
-        const buf = m.HEAPU8.slice(p, p + n);
-        return parseChanges(buf);
-      } finally {
-        m._bgs_free(p);
+      const u32 = m.HEAPU32;
+      const pView = u32[pp >> 2];
+      const n = u32[(pp >> 2) + 1];
+      const size = new DataView(m.HEAPU8.buffer).getFloat64(pp + 2 * PTR, true);
+      const chunks = [];
+      // Views of the engine's own pages, valid until its next call: each is copied out
+      // now (a later call may grow memory and detach the heap's buffer anyway).
+      for (let i = 0, v = pView >> 2; i < n; i++, v += 3) {
+        const p = u32[v + 2];
+        chunks.push({ index: u32[v], crc: u32[v + 1], data: m.HEAPU8.slice(p, p + CHUNK_SIZE) });
       }
+      return { chunkSize: CHUNK_SIZE, size, chunks };
     } finally {
       m._free(pp);
     }
@@ -330,23 +335,4 @@ export class EngineBinding {
       rules == null ? null : JSON.stringify(rules),
     ]);
   }
-}
-
-/** Parses bgs_changes_take's buffer (layout documented in bgsync.h). */
-export function parseChanges(buf) {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const chunkSize = dv.getUint32(0, true);
-  const n = dv.getUint32(4, true);
-  const size = dv.getFloat64(8, true);
-  const chunks = [];
-  let data = 16 + n * 8;
-  for (let i = 0; i < n; i++) {
-    chunks.push({
-      index: dv.getUint32(16 + i * 8, true),
-      crc: dv.getUint32(16 + i * 8 + 4, true),
-      data: buf.subarray(data, data + chunkSize),
-    });
-    data += chunkSize;
-  }
-  return { chunkSize, size, chunks };
 }

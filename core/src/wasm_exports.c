@@ -23,6 +23,15 @@ EMSCRIPTEN_KEEPALIVE int bgs_wasm_open(bgs_image *pImg, const char *zInstallId, 
   return bgs_open(pImg, &cfg, (bgs_time)rNow, ppEng);
 }
 
+/* bgs_changes_view with the size as a double. */
+EMSCRIPTEN_KEEPALIVE int bgs_wasm_changes_view(bgs_engine *pEng, const bgs_chunk_view **paView,
+                                               uint32_t *pnView, double *prSize) {
+  int64_t nSize = 0;
+  int rc = bgs_changes_view(pEng, paView, pnView, &nSize);
+  *prSize = (double)nSize;
+  return rc;
+}
+
 EMSCRIPTEN_KEEPALIVE int bgs_wasm_queue_configure(bgs_engine *pEng, const char *zJson,
                                                   double rNow) {
   return bgs_queue_configure(pEng, zJson, (bgs_time)rNow);
