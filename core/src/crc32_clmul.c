@@ -1,7 +1,9 @@
 /*
  * crc32_clmul.c -- the same CRC-32 as crc32.c, 64 bytes a step with the x86-64
  * carry-less multiply (PCLMULQDQ), where the CPU has it and AVX (checked once at run
- * time; AVX's three-operand forms spare a register copy per multiply).
+ * time; AVX's three-operand forms spare a register copy per multiply), and 128 bytes a
+ * step where it also has VPCLMULQDQ and AVX2 (two multiplies per instruction, in the two
+ * 128-bit halves of a 256-bit register: half the instructions a chunk).
  *
  * Natively every chunk a commit writes was diffed against its old bytes and the change
  * summed through the tables (bgs__crc32_delta_copy): about 2,900 instructions a page
@@ -19,18 +21,21 @@
 
 #include <immintrin.h>
 
-static int g_eClmul = -1;    /* -1 not yet asked, 0 no, 1 yes */
-static int g_bAllowed = 1;  /* tests turn it off to run the table path natively */
+static int g_eClmul = -1;   /* -1 not yet asked, 0 no, 1 PCLMULQDQ, 2 VPCLMULQDQ too */
+static int g_eAllowed = 2; /* tests lower it to run the other paths natively */
 
 int bgs__crc32_clmul(void) {
   if (g_eClmul < 0) {
     __builtin_cpu_init();
     g_eClmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("avx");
+    if (g_eClmul && __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("avx2")) {
+      g_eClmul = 2;
+    }
   }
-  return g_eClmul && g_bAllowed;
+  return g_eClmul < g_eAllowed ? g_eClmul : g_eAllowed;
 }
 
-void bgs__crc32_clmul_allow(int bAllow) { g_bAllowed = bAllow; }
+void bgs__crc32_clmul_allow(int eAllow) { g_eAllowed = eAllow; }
 
 #define CLMUL_LO(a, k) _mm_clmulepi64_si128((a), (k), 0x00)
 #define CLMUL_HI(a, k) _mm_clmulepi64_si128((a), (k), 0x11)
@@ -38,6 +43,45 @@ void bgs__crc32_clmul_allow(int bAllow) { g_bAllowed = bAllow; }
 /* x folded 128 bits forward (by the constants in k) and added to y. */
 __attribute__((target("avx,pclmul"))) static __m128i fold16(__m128i x, __m128i k, __m128i y) {
   return _mm_xor_si128(_mm_xor_si128(CLMUL_LO(x, k), CLMUL_HI(x, k)), y);
+}
+
+/* x3 and x4 of a 256-bit register: each 128-bit half folded forward by the constants in
+   its half of k, plus y. */
+__attribute__((target("avx2,vpclmulqdq"))) static __m256i fold32(__m256i x, __m256i k,
+                                                                  __m256i y) {
+  return _mm256_xor_si256(
+      _mm256_xor_si256(_mm256_clmulepi64_epi128(x, k, 0x00), _mm256_clmulepi64_epi128(x, k, 0x11)),
+      y);
+}
+
+#define LOAD32(p) _mm256_loadu_si256((const __m256i *)(p))
+
+/* The first n bytes at p (n >= 256) folded into 128 bits, 128 bytes a step, with the
+   register c added to the first; *pn becomes n mod 128. Each 256-bit register holds two
+   128-bit lanes; the constants are the same pair in both halves. */
+__attribute__((target("avx2,vpclmulqdq"))) static __m128i fold_wide(uint32_t c,
+                                                                     const unsigned char *p,
+                                                                     size_t *pn) {
+  /* x^(8*128+32), x^(8*128-32); x^(2*128+32), x^(2*128-32) (crc32.c's constants for
+     other distances, computed the same way). */
+  const __m256i k8 = _mm256_set_epi64x(0x014a7fe880, 0x01e88ef372, 0x014a7fe880, 0x01e88ef372);
+  const __m256i k2 = _mm256_set_epi64x(0x015a546366, 0x00f1da05aa, 0x015a546366, 0x00f1da05aa);
+  const __m128i k1 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
+  size_t n = *pn;
+  __m256i y1 = _mm256_xor_si256(LOAD32(p), _mm256_set_epi64x(0, 0, 0, (long long)c));
+  __m256i y2 = LOAD32(p + 32), y3 = LOAD32(p + 64), y4 = LOAD32(p + 96);
+  for (p += 128, n -= 128; n >= 128; p += 128, n -= 128) {
+    y1 = fold32(y1, k8, LOAD32(p));
+    y2 = fold32(y2, k8, LOAD32(p + 32));
+    y3 = fold32(y3, k8, LOAD32(p + 64));
+    y4 = fold32(y4, k8, LOAD32(p + 96));
+  }
+  /* Four registers into one, then its two lanes into one. */
+  y2 = fold32(y1, k2, y2);
+  y3 = fold32(y2, k2, y3);
+  y4 = fold32(y3, k2, y4);
+  *pn = n;
+  return fold16(_mm256_castsi256_si128(y4), k1, _mm256_extracti128_si256(y4, 1));
 }
 
 /* The register c (no inversions, as crc32.c's crc_feed) after the n bytes at p; n is a
@@ -51,22 +95,29 @@ __attribute__((target("avx,pclmul"))) uint32_t bgs__crc32_clmul_feed(uint32_t c,
   const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
   const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
   const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
-  __m128i x1 = _mm_loadu_si128((const __m128i *)p);
-  __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 16));
-  __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32));
-  __m128i x4 = _mm_loadu_si128((const __m128i *)(p + 48));
-  __m128i t;
-  x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
-  for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
-    x1 = fold16(x1, k1k2, _mm_loadu_si128((const __m128i *)p));
-    x2 = fold16(x2, k1k2, _mm_loadu_si128((const __m128i *)(p + 16)));
-    x3 = fold16(x3, k1k2, _mm_loadu_si128((const __m128i *)(p + 32)));
-    x4 = fold16(x4, k1k2, _mm_loadu_si128((const __m128i *)(p + 48)));
+  __m128i x1, t;
+  if (n >= 256 && bgs__crc32_clmul() == 2) {
+    size_t nLeft = n;
+    x1 = fold_wide(c, p, &nLeft);
+    p += n - nLeft;
+    n = nLeft;
+  } else {
+    __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 16));
+    __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32));
+    __m128i x4 = _mm_loadu_si128((const __m128i *)(p + 48));
+    x1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)c));
+    for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
+      x1 = fold16(x1, k1k2, _mm_loadu_si128((const __m128i *)p));
+      x2 = fold16(x2, k1k2, _mm_loadu_si128((const __m128i *)(p + 16)));
+      x3 = fold16(x3, k1k2, _mm_loadu_si128((const __m128i *)(p + 32)));
+      x4 = fold16(x4, k1k2, _mm_loadu_si128((const __m128i *)(p + 48)));
+    }
+    /* Four lanes into one. */
+    x1 = fold16(x1, k3k4, x2);
+    x1 = fold16(x1, k3k4, x3);
+    x1 = fold16(x1, k3k4, x4);
   }
-  /* Four lanes into one, then the 16-byte blocks left. */
-  x1 = fold16(x1, k3k4, x2);
-  x1 = fold16(x1, k3k4, x3);
-  x1 = fold16(x1, k3k4, x4);
+  /* The 16-byte blocks left. */
   for (; n >= 16; p += 16, n -= 16) x1 = fold16(x1, k3k4, _mm_loadu_si128((const __m128i *)p));
   /* 128 bits to 64, then Barrett's reduction to 32. */
   t = _mm_clmulepi64_si128(x1, k3k4, 0x10);
@@ -83,7 +134,7 @@ __attribute__((target("avx,pclmul"))) uint32_t bgs__crc32_clmul_feed(uint32_t c,
 
 int bgs__crc32_clmul(void) { return 0; }
 
-void bgs__crc32_clmul_allow(int bAllow) { (void)bAllow; }
+void bgs__crc32_clmul_allow(int eAllow) { (void)eAllow; }
 
 uint32_t bgs__crc32_clmul_feed(uint32_t c, const unsigned char *p, size_t n) {
   (void)p;

@@ -164,11 +164,13 @@ uint32_t bgs__crc32_delta_copy(unsigned char *pOld, const unsigned char *pNew, s
                                size_t nAfter);
 
 /* ---- crc32_clmul.c ---- */
-/* 1 when bgs_crc32 folds with the carry-less multiply (x86-64 with PCLMULQDQ): summing a
-   whole chunk then costs less than diffing a write against it (image.c). */
+/* Nonzero when bgs_crc32 folds with the carry-less multiply (x86-64 with PCLMULQDQ; 2
+   with VPCLMULQDQ as well): summing a whole chunk then costs less than diffing a write
+   against it (image.c). */
 int bgs__crc32_clmul(void);
-/* Tests: 0 keeps bgs_crc32 and image.c on the table path (what WebAssembly runs). */
-void bgs__crc32_clmul_allow(int bAllow);
+/* Tests: 0 keeps bgs_crc32 and image.c on the table path (what WebAssembly runs), 1 on
+   the 128-bit carry-less multiply, 2 (the default) lets the CPU decide. */
+void bgs__crc32_clmul_allow(int eAllow);
 /* The CRC register c (no inversions) after n bytes at p; n a multiple of 16, >= 64. */
 uint32_t bgs__crc32_clmul_feed(uint32_t c, const unsigned char *p, size_t n);
 
