@@ -580,6 +580,7 @@ int bgs__conflict_arise(bgs_engine *pEng, int64_t iItem, int iStatus, const char
       if (zReason) sqlite3_bind_text(pStmt, 10, zReason, -1, SQLITE_STATIC);
       sqlite3_bind_int64(pStmt, 11, now);
       pEng->eConflictsOpen = BGS__CONFLICTS_SOME;
+      pEng->eConflictRows = BGS__CONFLICTS_SOME;
       if (sqlite3_step(pStmt) != SQLITE_DONE) rc = bgs__sqlerr(pEng);
       iConflict = sqlite3_last_insert_rowid(pEng->db);
     }

@@ -163,6 +163,7 @@ int bgs__rollback(bgs_engine *pEng, int rc) {
   pEng->bDoneKnown = 0; /* the prunes it made are undone */
   pEng->idNext = 0;     /* and so may be an insert */
   pEng->eConflictsOpen = 0; /* and a resolution */
+  pEng->eConflictRows = 0;
   stmt_reset_busy(pEng);
   if (!sqlite3_get_autocommit(pEng->db)) sqlite3_exec(pEng->db, "ROLLBACK", NULL, NULL, NULL);
   /* Without a journal SQLite undoes only its page cache (and drops it, to read the pages

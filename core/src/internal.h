@@ -77,6 +77,9 @@ struct bgs_engine {
      known, BGS__CONFLICTS_NONE, BGS__CONFLICTS_SOME. Only a new record opens one; it and
      every rollback (which may undo a resolution) make it SOME or not known. */
   int eConflictsOpen;
+  /* Whether the store holds any conflict record, open or not (outcome.c, the prune), as
+     eConflictsOpen: only a new record makes one, and a rollback forgets. */
+  int eConflictRows;
 };
 
 enum { BGS__CONFLICTS_NONE = 1, BGS__CONFLICTS_SOME = 2 };
