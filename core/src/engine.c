@@ -126,6 +126,7 @@ static int stmt_run(bgs_engine *pEng, const char *zSql) {
 int bgs__begin(bgs_engine *pEng) {
   bgs__image_commit(pEng->pImg); /* nothing else commits; a no-op but for safety */
   pEng->bDoneKnown = 0;
+  pEng->bWakeKnown = 0;
   pEng->bDoneTx = 0;
   return stmt_run(pEng, "BEGIN IMMEDIATE");
 }
@@ -164,6 +165,7 @@ int bgs__rollback(bgs_engine *pEng, int rc) {
   pEng->idNext = 0;     /* and so may be an insert */
   pEng->eConflictsOpen = 0; /* and a resolution */
   pEng->eConflictRows = 0;
+  pEng->bWakeKnown = 0;
   stmt_reset_busy(pEng);
   if (!sqlite3_get_autocommit(pEng->db)) sqlite3_exec(pEng->db, "ROLLBACK", NULL, NULL, NULL);
   /* Without a journal SQLite undoes only its page cache (and drops it, to read the pages

@@ -80,6 +80,12 @@ struct bgs_engine {
   /* Whether the store holds any conflict record, open or not (outcome.c, the prune), as
      eConflictsOpen: only a new record makes one, and a rollback forgets. */
   int eConflictRows;
+  /* With bWakeKnown: no item waits (state 1) or is leased (state 2) until before tWake, so
+     a claim before then has nothing to wake (queue.c, claim_wake). A lower bound: a
+     claim's lease lowers it, a delivery leaves it; every other change of those states,
+     each transaction but an enqueue's, claim's or outcome's, and a rollback forget it. */
+  int bWakeKnown;
+  bgs_time tWake;
 };
 
 enum { BGS__CONFLICTS_NONE = 1, BGS__CONFLICTS_SOME = 2 };

@@ -336,6 +336,9 @@ int bgs__outcome_apply(bgs_engine *pEng, const Outcome *o, const void *pBody, si
   if (rc == BGS_OK && eState == BGS__ST_DONE) {
     rc = bgs__conflict_delivered(pEng, o->id, item.zEntity, o->zJson);
   }
+  /* A delivery only ends a lease; a retry's backoff (and a conflict's state) may end
+     before what the engine knew of the next wake-up. */
+  if (rc == BGS_OK && eState != BGS__ST_DONE) pEng->bWakeKnown = 0;
   /* Last: the prune may delete this very item (keepDone 0), and nothing above may miss it. */
   if (rc == BGS_OK && eState == BGS__ST_DONE) rc = bgs__done_prune(pEng, item.zQueue, o->id);
   free(item.zQueue);

@@ -512,20 +512,28 @@ int bgs_enqueue(bgs_engine *pEng, const char *zJson, const void *pBody, size_t n
   return rc;
 }
 
-/* Wakes items whose backoff ended and items whose lease expired. Mostly there are none:
-   a look at the two index ranges first, because an UPDATE opens every index of items for
-   writing before it finds nothing (two thirds of a claim's statements' time). */
+/* Wakes items whose backoff ended and items whose lease expired. Mostly there are none,
+   and the engine mostly knows it (bgs_engine.tWake); else a look at the first entry of
+   each index range, because an UPDATE opens every index of items for writing before it
+   finds nothing (two thirds of a claim's statements' time). */
 static int claim_wake(bgs_engine *pEng, bgs_time now) {
-  sqlite3_stmt *pStmt = bgs__stmt(pEng,
-                                  "SELECT EXISTS (SELECT 1 FROM items WHERE state = 1 AND due_at <= ?1),"
-                                  " EXISTS (SELECT 1 FROM items WHERE state = 2 AND lease_until <= ?1)");
+  sqlite3_stmt *pStmt;
   int bDue, bExpired;
+  bgs_time tDue, tLease;
+  if (pEng->bWakeKnown && now < pEng->tWake) return BGS_OK;
+  pStmt = bgs__stmt(pEng,
+                    "SELECT (SELECT min(due_at) FROM items WHERE state = 1),"
+                    " (SELECT min(lease_until) FROM items WHERE state = 2)");
   if (pStmt == NULL) return BGS_ERROR;
-  sqlite3_bind_int64(pStmt, 1, now);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
-  bDue = sqlite3_column_int(pStmt, 0);
-  bExpired = sqlite3_column_int(pStmt, 1);
+  tDue = sqlite3_column_type(pStmt, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(pStmt, 0);
+  tLease = sqlite3_column_type(pStmt, 1) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(pStmt, 1);
   sqlite3_reset(pStmt);
+  bDue = tDue <= now;
+  bExpired = tLease <= now;
+  /* After the wake-ups below, whatever still waits or is leased ends after now. */
+  pEng->bWakeKnown = 1;
+  pEng->tWake = bDue || bExpired ? now + 1 : (tDue < tLease ? tDue : tLease);
   if (bDue) {
     pStmt = bgs__stmt(pEng,
                       "UPDATE items SET state = 0, updated_at = ?1"
@@ -703,6 +711,7 @@ static int claim_items(bgs_engine *pEng, const char *zQueue, int nMax, bgs_time 
       }
       sqlite3_bind_int64(pLease, 1, aId[i]);
       sqlite3_bind_int64(pLease, 2, now + pEng->cfg.nLeaseMs);
+      if (now + pEng->cfg.nLeaseMs < pEng->tWake) pEng->tWake = now + pEng->cfg.nLeaseMs;
       sqlite3_bind_int64(pLease, 3, now);
       if (sqlite3_step(pLease) != SQLITE_DONE) {
         rc = bgs__sqlerr(pEng);

@@ -87,3 +87,34 @@ TEST(test_lease_expired_lease_counts_as_pending_and_wakes_the_host) {
   CHECK_EQ_I64(count_state(pEng, "pending", 62000), 1);
   bgs_close(pEng);
 }
+
+/* The engine remembers when the next backoff or lease ends (a lower bound) and skips the
+   look at both while nothing can be due: an earlier end must still be seen at the moment
+   it comes -- a retry's backoff shorter than the leases held, a lease that outlives the
+   deliveries after it. */
+TEST(test_lease_and_backoff_ends_are_seen_when_the_next_wake_is_remembered) {
+  bgs_engine *pEng = engine_with("\"backoff\":{\"initialMs\":1000,\"jitter\":\"none\"}");
+  int64_t aId[4], aAt[4], idA, idB, idC;
+  idA = enqueue_simple(pEng, "a", 1000);
+  idB = enqueue_simple(pEng, "b", 1000);
+  idC = enqueue_simple(pEng, "c", 1000);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 2000, aId, aAt), 1); /* A, leased until 62000 */
+  CHECK_EQ_I64(aId[0], idA);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 3000, aId, aAt), 1); /* B, leased until 63000 */
+  CHECK_EQ_I64(aId[0], idB);
+  /* A fails: its backoff (1 s) ends long before the leases. */
+  CHECK_OK(report(pEng, idA, 1, 503, NULL, 4000, NULL, 0));
+  CHECK_EQ_I64(claim_ids(pEng, 1, 4999, aId, aAt), 1); /* C; A still waits */
+  CHECK_EQ_I64(aId[0], idC);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 5000, aId, aAt), 1); /* A's backoff ended */
+  CHECK_EQ_I64(aId[0], idA);
+  CHECK_EQ_I64(aAt[0], 2);
+  /* A and C are delivered; B's lease, taken before them, still ends at 63000. */
+  CHECK_OK(report(pEng, idA, 2, 200, NULL, 6000, NULL, 0));
+  CHECK_OK(report(pEng, idC, 1, 200, NULL, 6000, NULL, 0));
+  CHECK_EQ_I64(claim_ids(pEng, 1, 62999, aId, aAt), 0);
+  CHECK_EQ_I64(claim_ids(pEng, 1, 63000, aId, aAt), 1);
+  CHECK_EQ_I64(aId[0], idB);
+  CHECK_EQ_I64(aAt[0], 2);
+  bgs_close(pEng);
+}
