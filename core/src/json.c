@@ -21,6 +21,18 @@ int bgs__json_object_check(bgs_engine *pEng, const char *zJson, const char *zWha
   return BGS_OK;
 }
 
+void bgs__json_append_int(sqlite3_str *pOut, int64_t v) {
+  char aBuf[24];
+  int i = (int)sizeof(aBuf);
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    aBuf[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0) aBuf[--i] = '-';
+  sqlite3_str_append(pOut, aBuf + i, (int)sizeof(aBuf) - i);
+}
+
 void bgs__json_append_string(sqlite3_str *pOut, const char *z) {
   const unsigned char *p = (const unsigned char *)z;
   sqlite3_str_appendchar(pOut, 1, '"');

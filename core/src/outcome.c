@@ -241,10 +241,14 @@ static int decision_json(bgs_engine *pEng, int64_t id, int eState, int64_t nDela
   sqlite3_str *pOut = bgs__str_new(NULL, 128);
   char *z;
   int rc;
-  sqlite3_str_appendf(pOut, "{\"id\":%lld,\"state\":", (long long)id);
+  sqlite3_str_appendall(pOut, "{\"id\":");
+  bgs__json_append_int(pOut, id);
+  sqlite3_str_appendall(pOut, ",\"state\":");
   bgs__json_append_string(pOut, bgs__state_name(eState));
-  sqlite3_str_appendf(pOut, ",\"delayMs\":%lld,\"dueAt\":", (long long)nDelay);
-  if (eState == BGS__ST_WAITING) sqlite3_str_appendf(pOut, "%lld", (long long)(now + nDelay));
+  sqlite3_str_appendall(pOut, ",\"delayMs\":");
+  bgs__json_append_int(pOut, nDelay);
+  sqlite3_str_appendall(pOut, ",\"dueAt\":");
+  if (eState == BGS__ST_WAITING) bgs__json_append_int(pOut, now + nDelay);
   else sqlite3_str_append(pOut, "null", 4);
   sqlite3_str_append(pOut, ",\"reason\":", 10);
   if (zReason) bgs__json_append_string(pOut, zReason);

@@ -451,7 +451,9 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
   pEng->idNext = rc == BGS_OK ? id + 1 : 0;
   if (rc == BGS_OK) {
     sqlite3_str *pOut = bgs__str_new(pEng->db, 128);
-    sqlite3_str_appendf(pOut, "{\"id\":%lld,\"key\":", (long long)id);
+    sqlite3_str_appendall(pOut, "{\"id\":");
+    bgs__json_append_int(pOut, id);
+    sqlite3_str_appendall(pOut, ",\"key\":");
     bgs__json_append_string(pOut, zKey);
     sqlite3_str_appendchar(pOut, 1, '}');
     zOut = sqlite3_str_finish(pOut);
@@ -622,7 +624,9 @@ static int leased_json(bgs_engine *pEng, int64_t id, sqlite3_str *pOut) {
       text_plain(sqlite3_column_text(pStmt, 3)) && (zEntity == NULL || text_plain(zEntity)) &&
       sqlite3_column_type(pStmt, 9) == SQLITE_INTEGER &&
       headers_canonical((const char *)sqlite3_column_text(pStmt, 4))) {
-    sqlite3_str_appendf(pOut, "{\"id\":%lld,\"key\":", (long long)id);
+    sqlite3_str_appendall(pOut, "{\"id\":");
+    bgs__json_append_int(pOut, id);
+    sqlite3_str_appendall(pOut, ",\"key\":");
     append_text(pOut, sqlite3_column_text(pStmt, 0));
     sqlite3_str_appendall(pOut, ",\"queue\":");
     append_text(pOut, sqlite3_column_text(pStmt, 1));
@@ -636,11 +640,13 @@ static int leased_json(bgs_engine *pEng, int64_t id, sqlite3_str *pOut) {
     sqlite3_str_appendall(pOut, bgs__priority_name(ePri >= 0 && ePri <= 2 ? ePri : 3));
     sqlite3_str_appendall(pOut, "\",\"entity\":");
     append_text(pOut, zEntity);
-    sqlite3_str_appendf(pOut, ",\"attempt\":%lld,\"bodySize\":%lld,\"leaseUntil\":%lld,"
-                        "\"baseVersion\":null,\"bodyRef\":null}",
-                        (long long)sqlite3_column_int64(pStmt, 7),
-                        (long long)sqlite3_column_int64(pStmt, 8),
-                        (long long)sqlite3_column_int64(pStmt, 9));
+    sqlite3_str_appendall(pOut, ",\"attempt\":");
+    bgs__json_append_int(pOut, sqlite3_column_int64(pStmt, 7));
+    sqlite3_str_appendall(pOut, ",\"bodySize\":");
+    bgs__json_append_int(pOut, sqlite3_column_int64(pStmt, 8));
+    sqlite3_str_appendall(pOut, ",\"leaseUntil\":");
+    bgs__json_append_int(pOut, sqlite3_column_int64(pStmt, 9));
+    sqlite3_str_appendall(pOut, ",\"baseVersion\":null,\"bodyRef\":null}");
     sqlite3_reset(pStmt);
     return BGS_OK;
   }
