@@ -85,6 +85,19 @@ uint32_t bgs_crc32(const void *pData, size_t nData) {
   return crc_feed(c, p, nData) ^ 0xFFFFFFFFu;
 }
 
+uint32_t bgs__crc32_copy(void *pDst, const void *pSrc, size_t n) {
+  size_t nFold = n & ~(size_t)15;
+  uint32_t c;
+  if (n < 64 || !bgs__crc32_clmul()) {
+    memcpy(pDst, pSrc, n);
+    return bgs_crc32(pSrc, n);
+  }
+  c = bgs__crc32_clmul_copy(0xFFFFFFFFu, pDst, pSrc, nFold);
+  memcpy((unsigned char *)pDst + nFold, (const unsigned char *)pSrc + nFold, n - nFold);
+  if (!bReady) crc_tables();
+  return crc_feed(c, (const unsigned char *)pSrc + nFold, n - nFold) ^ 0xFFFFFFFFu;
+}
+
 /* a * b mod P, both reflected (bit 31 is x^0). zlib's multmodp takes a bit at a time
    with a branch on each; here a goes four bits at a time, by Horner's rule from its
    highest powers: p = p * x^4 + (nibble of a) * b, with the 16 multiples of b in a table

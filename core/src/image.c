@@ -297,6 +297,12 @@ int bgs__image_write(bgs_image *p, int64_t iOff, const void *pBuf, size_t n) {
         p->aCrc[iChunk] ^= bgs__crc32_delta(pBefore + iIn, pIn, nPart, nAfter);
         memcpy(pChunk + iIn, pIn, nPart);
       }
+    } else if (nPart == BGS_CHUNK_SIZE && !p->abDirty[iChunk]) {
+      /* A whole page, the first write since the last take (SQLite writes each page once
+         a commit, and the glue takes after every call): summed on the way in, the copy
+         riding along the fold, so the take reads nothing again. */
+      p->aCrc[iChunk] = bgs__crc32_copy(pChunk, pIn, nPart);
+      p->abCrcOk[iChunk] = 1;
     } else {
       /* With the carry-less multiply the take sums the whole chunk for less than the
          diff costs (crc32_clmul.c), and once however often it was written since. */

@@ -174,6 +174,8 @@ uint32_t bgs__crc32_delta(const unsigned char *pOld, const unsigned char *pNew, 
 /* The same, and pOld becomes pNew (only the blocks that differ are copied). */
 uint32_t bgs__crc32_delta_copy(unsigned char *pOld, const unsigned char *pNew, size_t n,
                                size_t nAfter);
+/* bgs_crc32 of the n bytes at pSrc, copied to pDst (not overlapping) on the way. */
+uint32_t bgs__crc32_copy(void *pDst, const void *pSrc, size_t n);
 
 /* ---- crc32_clmul.c ---- */
 /* Nonzero when bgs_crc32 folds with the carry-less multiply (x86-64 with PCLMULQDQ; 2
@@ -185,6 +187,9 @@ int bgs__crc32_clmul(void);
 void bgs__crc32_clmul_allow(int eAllow);
 /* The CRC register c (no inversions) after n bytes at p; n a multiple of 16, >= 64. */
 uint32_t bgs__crc32_clmul_feed(uint32_t c, const unsigned char *p, size_t n);
+/* The same, with the n bytes copied to pDst. */
+uint32_t bgs__crc32_clmul_copy(uint32_t c, unsigned char *pDst, const unsigned char *p,
+                               size_t n);
 
 /* ---- vfs_mirror.c ---- */
 int bgs__vfs_register(const char *zName, bgs_image *pImg);

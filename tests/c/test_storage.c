@@ -178,6 +178,35 @@ TEST(test_storage_crc32_is_ieee_at_every_length_and_alignment) {
   bgs__crc32_clmul_allow(2);
 }
 
+/* A whole-page write sums the page while copying it (image.c): the same sum as
+   bgs_crc32, every byte copied and none beyond, on every path and alignment. */
+TEST(test_storage_crc32_copy_sums_what_it_copies) {
+  static unsigned char aSrc[BGS_CHUNK_SIZE + 16], aDst[BGS_CHUNK_SIZE + 48];
+  size_t iOff, n;
+  uint32_t x = 777;
+  int bClmul;
+  for (n = 0; n < sizeof(aSrc); n++) {
+    x = x * 1103515245u + 12345u;
+    aSrc[n] = (unsigned char)(x >> 16);
+  }
+  for (bClmul = 0; bClmul < 3; bClmul++) {
+    bgs__crc32_clmul_allow(bClmul);
+    for (n = 0; n <= BGS_CHUNK_SIZE; n += n < 300 ? 1 : n < 1100 ? 7 : 499) {
+      iOff = n % 16;
+      memset(aDst, 0xEE, sizeof(aDst));
+      CHECK_EQ_I64(bgs__crc32_copy(aDst + 16 + iOff, aSrc + iOff, n),
+                   crc32_bitwise(aSrc + iOff, n));
+      CHECK(memcmp(aDst + 16 + iOff, aSrc + iOff, n) == 0);
+      CHECK(aDst[15 + iOff] == 0xEE && aDst[16 + iOff + n] == 0xEE);
+    }
+    memset(aDst, 0, sizeof(aDst));
+    CHECK_EQ_I64(bgs__crc32_copy(aDst + 3, aSrc + 5, BGS_CHUNK_SIZE),
+                 crc32_bitwise(aSrc + 5, BGS_CHUNK_SIZE));
+    CHECK(memcmp(aDst + 3, aSrc + 5, BGS_CHUNK_SIZE) == 0);
+  }
+  bgs__crc32_clmul_allow(2);
+}
+
 /* A write updates its chunk's checksum from the bytes it changed (image.c): the update
    must give the checksum of the new bytes for changes anywhere, of any extent. */
 TEST(test_storage_crc32_update_from_changed_bytes_matches_a_full_sum) {
