@@ -641,8 +641,9 @@ function engineFigures() {
 }
 
 function findNativeBench() {
-  // Prefer an optimised build: a Debug build's figures say little.
-  const dirs = ['native', 'f-release', 'a-release', 'release', 'bench', 'f-native', 'a-native', 'b-native'];
+  // Prefer npm run bench's own build (Release, link-time optimized), then another
+  // optimised one: a Debug build's figures say little.
+  const dirs = ['bench', 'native', 'f-release', 'a-release', 'release', 'f-native', 'a-native', 'b-native'];
   for (const d of dirs) {
     const p = join(ROOT, 'build', d, 'tests/c/bgs_engine_bench');
     if (existsSync(p)) return p;

@@ -34,12 +34,12 @@ export function buildWasm() {
   }
 }
 
-export function buildNative(dir = 'build/native', flags = []) {
+export function buildNative(dir = 'build/native', flags = [], target = null) {
   const path = join(ROOT, dir);
   if (!existsSync(join(path, 'CMakeCache.txt'))) {
     mustRun('cmake', ['-S', ROOT, '-B', path, ...flags]);
   }
-  mustRun('cmake', ['--build', path, '-j2']);
+  mustRun('cmake', ['--build', path, '-j2', ...(target ? ['--target', target] : [])]);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
