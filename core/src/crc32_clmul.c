@@ -8,8 +8,9 @@
  * Natively every chunk a commit writes was diffed against its old bytes and the change
  * summed through the tables (bgs__crc32_delta_copy): about 2,900 instructions a page
  * write, a sixth of an enqueue -> claim -> complete cycle. Folding a whole 4 KiB chunk
- * costs about 1,250, so with PCLMULQDQ image.c copies what is written and the take sums
- * the chunk whole (once per take, however often the chunk was written since). The
+ * costs about 1,250, so with PCLMULQDQ image.c copies what is written and sums the chunk
+ * whole: while copying a whole-page write (bgs__crc32_clmul_copy; with VPCLMULQDQ the
+ * stores ride along the fold, the copy costs next to nothing), else at the take. The
  * algorithm is Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ"
  * (Gopal et al., 2009), with the bit-reflected constants for 0xEDB88320 that zlib's
  * crc32_simd.c uses. WebAssembly has no carry-less multiply: there bgs__crc32_clmul
