@@ -42,7 +42,7 @@ static int tail_read(bgs_engine *pEng, const bgs__change *c, Tail *t) {
                                   " AND json_extract(extra, '$.bodyRef') IS NULL"
                                   " AND json_extract(extra, '$.sent') IS NULL,"
                                   " method, url, body_size FROM items"
-                                  " WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL
+                                  " WHERE entity = ?1 AND " BGS__UNFINISHED_SQL
                                   " ORDER BY id");
   int rc = BGS_OK, e;
   if (pStmt == NULL) return BGS_ERROR;
@@ -79,7 +79,7 @@ static int cancel_line(bgs_engine *pEng, const bgs__change *c, char **pzOut) {
   sqlite3_stmt *pStmt = bgs__stmt(pEng,
                                   "SELECT json_object('id', NULL, 'key', NULL, 'cancelled',"
                                   "  json_group_array(id)) FROM (SELECT id FROM items"
-                                  "  WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL
+                                  "  WHERE entity = ?1 AND " BGS__UNFINISHED_SQL
                                   "  ORDER BY id)");
   int rc;
   if (pStmt == NULL) return BGS_ERROR;
@@ -90,7 +90,7 @@ static int cancel_line(bgs_engine *pEng, const bgs__change *c, char **pzOut) {
   if (rc == BGS_OK) rc = bgs__ids_remember(pEng); /* the create may be the newest item */
   if (rc != BGS_OK) return rc;
   pStmt = bgs__stmt(pEng,
-                    "DELETE FROM items WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL);
+                    "DELETE FROM items WHERE entity = ?1 AND " BGS__UNFINISHED_SQL);
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, c->zEntity, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);
@@ -152,7 +152,7 @@ static int merge_fits(bgs_engine *pEng, const bgs__change *c, const bgs__queue *
   if (!*pbFits || pQ->nMaxBytes <= 0) return BGS_OK;
   pStmt = bgs__stmt(pEng,
                     "SELECT coalesce(sum(body_size), 0) FROM items"
-                    " WHERE queue = ?1 AND state IN " BGS__UNFINISHED_SQL);
+                    " WHERE queue = ?1 AND " BGS__UNFINISHED_SQL);
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, c->zQueue, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);

@@ -617,7 +617,7 @@ int bgs__conflict_delivered(bgs_engine *pEng, int64_t iItem, const char *zEntity
         "   AND type = 'text' AND value <> '' LIMIT 1)"
         " UPDATE items SET extra = json_set(extra, '$.baseVersion', (SELECT t FROM tag))"
         " WHERE entity = (SELECT entity FROM me) AND id > ?1"
-        "  AND state IN " BGS__UNFINISHED_SQL
+        "  AND " BGS__UNFINISHED_SQL
         "  AND json_extract(extra, '$.baseVersion') = (SELECT v FROM me)"
         "  AND EXISTS (SELECT 1 FROM tag)");
     if (pStmt == NULL) return BGS_ERROR;

@@ -51,7 +51,7 @@ static int dead_retry(bgs_engine *pEng, int64_t id, bgs_time now) {
                     " reason = NULL, updated_at = ?2,"
                     " head = entity IS NULL OR NOT EXISTS (SELECT 1 FROM items AS o"
                     "  WHERE o.entity = items.entity AND o.id <> items.id"
-                    "  AND o.state IN " BGS__UNFINISHED_SQL ")"
+                    "  AND o." BGS__UNFINISHED_SQL ")"
                     " WHERE id = ?1");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_int64(pStmt, 1, id);

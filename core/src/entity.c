@@ -43,10 +43,10 @@ int bgs__entity_advance(bgs_engine *pEng, const char *zEntity) {
   if (zEntity == NULL) return BGS_OK;
   pStmt = bgs__stmt(pEng,
                     "UPDATE items SET head = 1 WHERE id = ("
-                    "  SELECT id FROM items WHERE entity = ?1 AND state IN " BGS__UNFINISHED_SQL
+                    "  SELECT id FROM items WHERE entity = ?1 AND " BGS__UNFINISHED_SQL
                     "  ORDER BY id LIMIT 1) AND head = 0"
                     " AND NOT EXISTS (SELECT 1 FROM items WHERE entity = ?1 AND head = 1"
-                    "  AND state IN " BGS__UNFINISHED_SQL ")");
+                    "  AND " BGS__UNFINISHED_SQL ")");
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, zEntity, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_DONE) return bgs__sqlerr(pEng);

@@ -359,7 +359,7 @@ static int limits_check(bgs_engine *pEng, const EnqueueArgs *a, const bgs__queue
   if (pQ->nMaxItems <= 0 && pQ->nMaxBytes <= 0) return BGS_OK;
   pStmt = bgs__stmt(pEng,
                     "SELECT count(*), coalesce(sum(body_size), 0) FROM items"
-                    " WHERE queue = ?1 AND state IN " BGS__UNFINISHED_SQL);
+                    " WHERE queue = ?1 AND " BGS__UNFINISHED_SQL);
   if (pStmt == NULL) return BGS_ERROR;
   sqlite3_bind_text(pStmt, 1, a->zQueue, -1, SQLITE_STATIC);
   if (sqlite3_step(pStmt) != SQLITE_ROW) return bgs__sqlerr(pEng);
@@ -428,7 +428,7 @@ static int enqueue_insert(bgs_engine *pEng, const EnqueueArgs *a, const void *pB
       " state, head, due_at, created_at, updated_at, extra)"
       " VALUES (?11, ?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,"
       "  ?8 IS NULL OR NOT EXISTS (SELECT 1 FROM items WHERE entity = ?8"
-      "   AND state IN " BGS__UNFINISHED_SQL "),"
+      "   AND " BGS__UNFINISHED_SQL "),"
       "  ?9, ?9, ?9, ?10)");
   if (pStmt == NULL) {
     sqlite3_free(zKey);

@@ -17,6 +17,10 @@
 
 #define BGS__SCHEMA_VERSION 2
 
+#define ITEMS_ENTITY_SQL                                                            \
+  "CREATE INDEX items_entity ON items(entity, id)"                                       \
+  "  WHERE entity IS NOT NULL AND " BGS__UNFINISHED_SQL ";"
+
 static const char zSchemaV1[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;"
     "CREATE TABLE queues("
@@ -58,8 +62,7 @@ static const char zSchemaV1[] =
     "CREATE INDEX items_ready ON items(queue, priority, id) WHERE state = 0 AND head = 1;"
     "CREATE INDEX items_waiting ON items(due_at) WHERE state = 1;"
     "CREATE INDEX items_leased ON items(lease_until) WHERE state = 2;"
-    "CREATE INDEX items_entity ON items(entity, id)"
-    "  WHERE entity IS NOT NULL AND state IN " BGS__UNFINISHED_SQL ";"
+    ITEMS_ENTITY_SQL
     "CREATE INDEX items_done ON items(queue) WHERE state = 3;"
     "CREATE TABLE attempts("
     "  seq INTEGER PRIMARY KEY,"
@@ -123,6 +126,7 @@ static int schema_create(bgs_engine *pEng, bgs_time now, const char *zInstallId)
 typedef struct OldIndexes {
   int bAttemptsItem; /* attempts_item is there */
   int bItemsState;   /* items_state is there */
+  int bEntityIn;     /* items_entity is there with its first condition, state IN (...) */
 } OldIndexes;
 
 /* Reads the install id, and which old indexes the store still has (see below): one
@@ -132,7 +136,9 @@ static int schema_read_meta(bgs_engine *pEng, OldIndexes *pOld) {
       pEng,
       "SELECT value, EXISTS (SELECT 1 FROM sqlite_schema"
       "  WHERE type = 'index' AND name = 'attempts_item'),"
-      " EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'items_state')"
+      " EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'items_state'),"
+      " EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'items_entity'"
+      "  AND instr(sql, 'state IN (0,1,2,4,6)') > 0)"
       " FROM meta WHERE key = 'install_id'");
   if (pStmt == NULL) return BGS_CORRUPT;
   if (sqlite3_step(pStmt) != SQLITE_ROW) {
@@ -141,6 +147,7 @@ static int schema_read_meta(bgs_engine *pEng, OldIndexes *pOld) {
   pEng->zInstallId = bgs__strdup((const char *)sqlite3_column_text(pStmt, 0));
   pOld->bAttemptsItem = sqlite3_column_int(pStmt, 1);
   pOld->bItemsState = sqlite3_column_int(pStmt, 2);
+  pOld->bEntityIn = sqlite3_column_int(pStmt, 3);
   sqlite3_reset(pStmt);
   return pEng->zInstallId ? BGS_OK : bgs__err(pEng, BGS_NOMEM, "out of memory");
 }
@@ -155,7 +162,11 @@ static int schema_read_meta(bgs_engine *pEng, OldIndexes *pOld) {
      changed at every step of an item's life (six entries changed per enqueue -> claim ->
      complete cycle, on up to three leaves of their own), the partial one at the two that
      matter (delivered, pruned). The other readers visited every row they counted
-     anyway (status, queue limits, auth release) and now scan the table. */
+     anyway (status, queue limits, auth release) and now scan the table.
+   - items_entity's condition was state IN (0,1,2,4,6), now BGS__UNFINISHED_SQL (see
+     internal.h: the same states, without a temporary B-tree at every row written). The
+     queries name the new condition, which the old index does not match: they would scan
+     the table, so the index is made anew. */
 static int schema_indexes_update(bgs_engine *pEng, const OldIndexes *pOld) {
   int rc = bgs__begin(pEng);
   if (rc == BGS_OK && pOld->bAttemptsItem) rc = bgs__exec(pEng, "DROP INDEX attempts_item");
@@ -164,6 +175,9 @@ static int schema_indexes_update(bgs_engine *pEng, const OldIndexes *pOld) {
                    "DROP INDEX items_state;"
                    "CREATE INDEX IF NOT EXISTS items_done ON items(queue) WHERE state = 3;");
   }
+  if (rc == BGS_OK && pOld->bEntityIn) {
+    rc = bgs__exec(pEng, "DROP INDEX items_entity;" ITEMS_ENTITY_SQL);
+  }
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
   return rc;
@@ -171,7 +185,7 @@ static int schema_indexes_update(bgs_engine *pEng, const OldIndexes *pOld) {
 
 int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
   int iVersion = 0;
-  OldIndexes old = {0, 0};
+  OldIndexes old = {0, 0, 0};
   int rc = schema_version(pEng, &iVersion);
   if (rc != BGS_OK) return rc == BGS_ERROR ? BGS_CORRUPT : rc;
   if (iVersion > BGS__SCHEMA_VERSION) {
@@ -186,7 +200,7 @@ int bgs__schema_ensure(bgs_engine *pEng, bgs_time now, const char *zInstallId) {
   if (rc == BGS_OK) rc = bgs__commit(pEng);
   else bgs__rollback(pEng, rc);
   if (rc == BGS_OK) rc = schema_read_meta(pEng, &old);
-  if (rc == BGS_OK && (old.bAttemptsItem || old.bItemsState)) {
+  if (rc == BGS_OK && (old.bAttemptsItem || old.bItemsState || old.bEntityIn)) {
     rc = schema_indexes_update(pEng, &old);
   }
   return rc;

@@ -183,7 +183,7 @@ static void print_plan(void) {
       " ORDER BY priority, id LIMIT 1",
       "UPDATE items SET state = 0 WHERE state = 1 AND due_at <= 5",
       "UPDATE items SET state = 0 WHERE state = 2 AND lease_until <= 5",
-      "SELECT id FROM items WHERE entity = 'e' AND state IN " BGS__UNFINISHED_SQL
+      "SELECT id FROM items WHERE entity = 'e' AND " BGS__UNFINISHED_SQL
       " ORDER BY id LIMIT 1",
   };
   bgs_engine *pEng = open_engine();

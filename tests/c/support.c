@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "internal.h"
 #include "sqlite3.h"
 
 static uint32_t get_u32(const unsigned char *p) {
@@ -359,4 +360,21 @@ int same_json(const char *zA, const char *zB) {
   sqlite3_finalize(pStmt);
   if (!b) fprintf(stderr, "json differs:\n  %s\n  %s\n", zA, zB);
   return b;
+}
+
+/* Whether the plan of zSql uses zWant and scans no table. */
+int plan_is(bgs_engine *pEng, const char *zSql, const char *zWant) {
+  sqlite3_stmt *pStmt;
+  char *zExplain = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", zSql);
+  int bWant = 0, bScan = 0;
+  CHECK(sqlite3_prepare_v2(pEng->db, zExplain, -1, &pStmt, NULL) == SQLITE_OK);
+  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zDetail = (const char *)sqlite3_column_text(pStmt, 3);
+    if (getenv("BGS_SHOW_PLAN")) fprintf(stderr, "plan: %s\n", zDetail);
+    if (strstr(zDetail, zWant)) bWant = 1;
+    if (strncmp(zDetail, "SCAN", 4) == 0) bScan = 1;
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zExplain);
+  return bWant && !bScan;
 }

@@ -81,3 +81,5 @@ const char *body_text(bgs_engine *pEng, int64_t id);
 int64_t json_len(const char *zJson, const char *zPath);
 /* 1 when two JSON texts are equal after normalization (json()). */
 int same_json(const char *zA, const char *zB);
+/* 1 when SQLite's plan of zSql names zWant (an index use) and scans no table. */
+int plan_is(bgs_engine *pEng, const char *zSql, const char *zWant);

@@ -368,23 +368,6 @@ TEST(test_history_conflicts_and_attempts_stay_listed_after_pruning) {
   bgs_close(pEng);
 }
 
-/* Whether the plan of zSql uses zWant and scans no table. */
-static int plan_is(bgs_engine *pEng, const char *zSql, const char *zWant) {
-  sqlite3_stmt *pStmt;
-  char *zExplain = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", zSql);
-  int bWant = 0, bScan = 0;
-  CHECK(sqlite3_prepare_v2(pEng->db, zExplain, -1, &pStmt, NULL) == SQLITE_OK);
-  while (sqlite3_step(pStmt) == SQLITE_ROW) {
-    const char *zDetail = (const char *)sqlite3_column_text(pStmt, 3);
-    if (getenv("BGS_SHOW_PLAN")) fprintf(stderr, "plan: %s\n", zDetail);
-    if (strstr(zDetail, zWant)) bWant = 1;
-    if (strncmp(zDetail, "SCAN", 4) == 0) bScan = 1;
-  }
-  sqlite3_finalize(pStmt);
-  sqlite3_free(zExplain);
-  return bWant && !bScan;
-}
-
 TEST(test_history_prune_is_an_index_range_on_items_done) {
   bgs_engine *pEng = engine_new();
   CHECK(plan_is(pEng, BGS__DONE_THRESHOLD_SQL, "items_done (queue=?)"));
