@@ -2,12 +2,15 @@
  * engine_bench.c -- native throughput of the engine's decisions (not a test; target
  * bgs_engine_bench). Prints:
  *  - enqueue -> claim -> complete cycles per second with 1k and 100k items queued
- *    (the median of five runs; each cycle is three engine calls, three SQLite transactions; the hand-over is
- *    included: the changed chunks, with their checksums, are taken after every call as
- *    the glue takes them, in place (bgs_changes_view); storing them is the host's I/O);
+ *    (the median of five runs; each cycle is three engine calls, three SQLite
+ *    transactions; the hand-over is included: the changed chunks, with their checksums,
+ *    are taken after every call as the glue takes them, in place (bgs_changes_view);
+ *    storing them is the host's I/O);
  *  - second figure, labelled as such: the same cycles with the changes taken once per
  *    100 cycles, as a host that groups its flushes would take them (the engine's own
  *    work per call, with the hand-over amortized);
+ *  - third figure: the first cycles (1k queued) with every item naming one of 100
+ *    entities, so that per-entity order is kept on every call;
  *  - the latency of one claim against queue sizes of 1k, 10k and 100k items (it
  *    should stay flat: the claim reads an index range, not the queue);
  *  - SQLite's query plan for the claim, to show the indexes in use.
@@ -71,9 +74,21 @@ static bgs_engine *open_engine(void) {
   return pEng;
 }
 
+/* Items name one of this many entities, in turn (0: none): per-entity order then keeps
+   all but each entity's oldest unfinished item from the claim. */
+static int nEntities;
+
 static void enqueue(bgs_engine *pEng, bgs_time now) {
+  static int iNext;
+  char zEntityItem[sizeof(zItem) + 32];
   char *zOut = NULL;
-  int rc = bgs_enqueue(pEng, zItem, zBody, sizeof(zBody) - 1, now, &zOut);
+  int rc;
+  if (nEntities > 0) {
+    snprintf(zEntityItem, sizeof(zEntityItem), "{\"entity\":\"note:%d\",%s",
+             iNext++ % nEntities, zItem + 1);
+  }
+  rc = bgs_enqueue(pEng, nEntities > 0 ? zEntityItem : zItem, zBody, sizeof(zBody) - 1, now,
+                   &zOut);
   if (rc) die(pEng, "enqueue", rc);
   bgs_free(zOut);
 }
@@ -208,7 +223,7 @@ static void print_plan(void) {
 int main(int argc, char **argv) {
   int nCycles = argc > 1 ? atoi(argv[1]) : 20000;
   static const int aSize[] = {1000, 10000, 100000};
-  double r1k, r100k, w1k, w100k, b1k, b100k, g1k, g100k;
+  double r1k, r100k, w1k, w100k, b1k, b100k, g1k, g100k, e1k;
   size_t i;
   if (nCycles < 100) nCycles = 100;
   print_plan();
@@ -216,6 +231,9 @@ int main(int argc, char **argv) {
   r100k = cycles_per_second(100000, nCycles, 0, &b100k, &w100k);
   g1k = cycles_per_second(1000, nCycles, 100, NULL, NULL);
   g100k = cycles_per_second(100000, nCycles, 100, NULL, NULL);
+  nEntities = 100;
+  e1k = cycles_per_second(1000, nCycles, 0, NULL, NULL);
+  nEntities = 0;
   printf("native cycles/s (enqueue+claim+complete, changes taken after each call), median of %d"
          " runs of %d cycles per CPU second (best run; median per wall second):\n",
          TRIALS, nCycles);
@@ -225,6 +243,10 @@ int main(int argc, char **argv) {
          " cycles (a host grouping its flushes), median per CPU second:\n");
   printf("  queued 1k:   %.0f\n", g1k);
   printf("  queued 100k: %.0f\n", g100k);
+  printf("third figure: the first cycles with each item naming one of %d entities in turn"
+         " (per-entity order kept), median per CPU second:\n",
+         100);
+  printf("  queued 1k:   %.0f\n", e1k);
   printf("native claim latency (one item, CPU time):\n");
   for (i = 0; i < sizeof(aSize) / sizeof(aSize[0]); i++) {
     printf("  queued %6d: %.1f us\n", aSize[i], claim_latency_us(aSize[i], nCycles / 4));
