@@ -592,6 +592,31 @@ TEST(test_conflict_delivery_moves_later_items_of_the_entity_to_the_new_version) 
   bgs_close(pEng);
 }
 
+/* The ETag's name in any case, even written with an escape, moves the later items; an
+   outcome without one leaves them at the version they were edited from. */
+TEST(test_conflict_delivery_reads_the_etag_name_in_any_form) {
+  static const char *const azHeaders[] = {"\"etag\":\"\\\"v2\\\"\"",
+                                          "\"\\u0045Tag\":\"\\\"v2\\\"\"", NULL};
+  int i;
+  for (i = 0; i < 3; i++) {
+    bgs_engine *pEng = engine_new();
+    char *zItem, *zOut = NULL, zJson[256];
+    put(pEng, "1", "PUT", LOCAL, NULL, 1000);
+    put(pEng, "1", "PUT", "{\"title\":\"second\"}", NULL, 1001);
+    zItem = claim_one(pEng, 2000);
+    snprintf(zJson, sizeof(zJson), "{\"id\":%lld,\"attempt\":1,\"status\":200%s%s%s}",
+             (long long)json_int(zItem, "$[0].id"), azHeaders[i] ? ",\"headers\":{" : "",
+             azHeaders[i] ? azHeaders[i] : "", azHeaders[i] ? "}" : "");
+    CHECK_OK(bgs_outcome(pEng, zJson, NULL, 0, 2100, &zOut));
+    free(zItem);
+    zItem = claim_one(pEng, 2200);
+    check_str_at(zItem, "$[0].baseVersion", azHeaders[i] ? "\"v2\"" : "\"v1\"");
+    bgs_free(zOut);
+    free(zItem);
+    bgs_close(pEng);
+  }
+}
+
 TEST(test_conflict_client_wins_is_bounded) {
   bgs_engine *pEng = conflict_engine("{\"strategy\":\"client-wins\"}");
   char *zItem, *zOut = NULL;
