@@ -609,10 +609,7 @@ int bgs__conflict_arise(bgs_engine *pEng, int64_t iItem, int iStatus, const char
 static int outcome_may_have_etag(const char *z) {
   for (; *z; z++) {
     if (*z == '\\') return 1;
-    if ((z[0] | 0x20) == 'e' && (z[1] | 0x20) == 't' && (z[2] | 0x20) == 'a' &&
-        (z[3] | 0x20) == 'g') {
-      return 1;
-    }
+    if ((*z | 0x20) == 'e' && sqlite3_strnicmp(z + 1, "tag", 3) == 0) return 1;
   }
   return 0;
 }
